@@ -1,0 +1,3 @@
+pub(crate) mod images;
+pub(crate) mod mount;
+pub(crate) mod pull;

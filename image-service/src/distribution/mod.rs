@@ -1,0 +1,557 @@
+//! Registry access (distribution spec v2): references, credentials,
+//! manifests and the registry client used by the pull service.
+//!
+//! Design choices:
+//! - Blobs go through `oci_client` (`pull_blob_stream_partial`): it handles
+//!   the token dance, token cache and `urls` fallbacks. We always call the
+//!   *partial* variant (even at offset 0, i.e. `Range: bytes=0-`) so the
+//!   bytes are not hashed by oci-client as well as by our caller.
+//! - Manifests bypass `oci_client::Client::pull_manifest_raw`, which reads
+//!   the whole body with no limit: a hostile registry could make us buffer
+//!   gigabytes. We do that GET with our own `reqwest::Client`, check
+//!   `Content-Length` and stop reading past [`MAX_MANIFEST_BYTES`]; the
+//!   bearer token still comes from `oci_client::Client::auth`.
+//! - One `oci_client::Client` per registry host (not one in total): a
+//!   client's scheme is fixed at construction (`ClientProtocol::HttpsExcept`
+//!   only matches exact `host:port` strings, so "any loopback address" cannot
+//!   be expressed), and a client keeps the first credentials it saw for a
+//!   registry forever (`store_auth_if_needed`), so after a `docker login` we
+//!   must start a fresh one. Each client keeps its own token cache and pool.
+//! - Redirects (blob downloads are usually redirected to a CDN or object
+//!   store) are followed by reqwest's default policy, which drops
+//!   `Authorization` (and cookies) when the scheme, host or port changes:
+//!   see `remove_sensitive_headers` in reqwest 0.13 `src/redirect.rs`. So
+//!   registry credentials and tokens never reach another host.
+
+mod auth;
+mod blob;
+mod error;
+mod manifest;
+mod reference;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt as _;
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::RegistryOperation;
+
+pub use auth::{docker_config_path, load_credentials, load_credentials_from, Credentials};
+pub use error::{BoxError, DistributionError};
+pub use manifest::{
+    parse_manifest, select_platform, sha256_digest, validate_digest, Descriptor, Manifest,
+    Platform, ACCEPTED_MEDIA_TYPES, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2, DOCKER_SCHEMA1,
+    DOCKER_SCHEMA1_SIGNED, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST,
+};
+pub use reference::Reference;
+
+const USER_AGENT: &str = concat!("ferry/", env!("CARGO_PKG_VERSION"));
+/// How long a manifest-request token is reused before asking oci-client again.
+const MANIFEST_AUTH_TTL: Duration = Duration::from_secs(50);
+/// Upper bound for one backoff sleep.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Network settings of the registry client.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Extra plain-HTTP registries ("host:port"); loopback ones always are.
+    pub insecure: Vec<String>,
+    /// TCP/TLS connect timeout.
+    pub connect_timeout: Duration,
+    /// Stall timeout: the longest wait for the next bytes of a response.
+    pub read_timeout: Duration,
+    /// Retries after a network error, 5xx or stalled/truncated blob.
+    pub max_retries: u32,
+    /// First backoff; doubles at each retry (capped at 30 s).
+    pub retry_backoff: Duration,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            insecure: Vec::new(),
+            connect_timeout: Duration::from_secs(30),
+            read_timeout: Duration::from_secs(60),
+            max_retries: 5,
+            retry_backoff: Duration::from_secs(1),
+        }
+    }
+}
+
+/// One event of [`RegistryClient::blob_stream`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobChunk {
+    /// The next bytes of the blob, in order.
+    Data(Bytes),
+    /// The connection failed; the download resumes at `offset`.
+    Retrying {
+        /// 1 for the first retry since the last progress.
+        attempt: u32,
+        /// Bytes received so far.
+        offset: u64,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// A manifest as fetched: parsed form plus the exact bytes and their digest.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    /// Parsed manifest.
+    pub manifest: Manifest,
+    /// Raw bytes (what the digest covers).
+    pub bytes: Bytes,
+    /// Effective media type.
+    pub media_type: String,
+    /// `sha256:` of `bytes`.
+    pub digest: String,
+}
+
+/// Client for distribution-spec registries. Cheap to clone; clones share
+/// connection pools, token caches and credentials.
+#[derive(Clone)]
+pub struct RegistryClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: RegistryConfig,
+    /// Used for manifest GETs (bounded reads).
+    http: reqwest::Client,
+    /// Per API host: oci-client instance and manifest auth cache.
+    registries: Mutex<HashMap<String, RegistryHandle>>,
+}
+
+struct RegistryHandle {
+    credentials: Option<Credentials>,
+    oci: oci_client::Client,
+    /// Per repository: auth for our own manifest requests.
+    manifest_auth: HashMap<String, (RequestAuth, Instant)>,
+}
+
+/// What to put in `Authorization` on our own requests.
+#[derive(Clone)]
+enum RequestAuth {
+    None,
+    Basic(String, String),
+    Bearer(String),
+}
+
+/// Everything needed to talk to one repository.
+struct Session {
+    oci: oci_client::Client,
+    oci_ref: oci_client::Reference,
+    auth: RequestAuth,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("cfg", &self.inner.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryClient {
+    /// Builds the client. Fails only if the TLS stack cannot be set up.
+    pub fn new(cfg: RegistryConfig) -> Result<Self, DistributionError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(cfg.connect_timeout)
+            .read_timeout(cfg.read_timeout)
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(|e| DistributionError::protocol(format!("cannot build HTTP client: {e}")))?;
+        Ok(RegistryClient {
+            inner: Arc::new(Inner {
+                cfg,
+                http,
+                registries: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &RegistryConfig {
+        &self.inner.cfg
+    }
+
+    /// Fetches the manifest `r` points at (by digest when it has one, else by
+    /// tag) and verifies it against `r`'s digest.
+    #[tracing::instrument(skip(self, r), fields(reference = %r, digest = r.digest()))]
+    pub async fn fetch_manifest(
+        &self,
+        r: &Reference,
+    ) -> Result<FetchedManifest, DistributionError> {
+        let fetched = self.retrying(|| self.get_manifest(r)).await?;
+        if let Some(expected) = r.digest() {
+            verify_digest(expected, &fetched.digest)?;
+        }
+        tracing::debug!(digest = %fetched.digest, media_type = %fetched.media_type, "fetched manifest");
+        Ok(fetched)
+    }
+
+    /// Fetches the manifest `digest` of `r`'s repository (e.g. an index
+    /// child) and verifies its digest.
+    pub async fn fetch_manifest_by_digest(
+        &self,
+        r: &Reference,
+        digest: &str,
+    ) -> Result<FetchedManifest, DistributionError> {
+        validate_digest(digest)?;
+        self.fetch_manifest(&r.with_digest(digest)).await
+    }
+
+    /// Downloads a small blob (an image config) into memory: refuses
+    /// `desc.size > max` up front, reads at most `desc.size` bytes and
+    /// verifies the digest.
+    #[tracing::instrument(skip(self, r, desc), fields(reference = %r, digest = %desc.digest))]
+    pub async fn fetch_blob_bytes(
+        &self,
+        r: &Reference,
+        desc: &Descriptor,
+        max: usize,
+    ) -> Result<Bytes, DistributionError> {
+        if desc.size > max as u64 {
+            return Err(DistributionError::BlobTooLarge {
+                digest: desc.digest.clone(),
+                size: desc.size,
+                max: max as u64,
+            });
+        }
+        let mut buf = BytesMut::with_capacity(usize::try_from(desc.size).unwrap_or(max));
+        let mut stream = std::pin::pin!(self.blob_stream(r, desc));
+        while let Some(chunk) = stream.next().await {
+            if let BlobChunk::Data(data) = chunk? {
+                buf.extend_from_slice(&data);
+            }
+        }
+        let bytes = buf.freeze();
+        verify_digest(&desc.digest, &sha256_digest(&bytes))?;
+        Ok(bytes)
+    }
+
+    /// Streams a blob with resume on failure; see [`BlobChunk`]. The digest is
+    /// not verified here: the caller hashes while writing.
+    pub fn blob_stream(
+        &self,
+        r: &Reference,
+        desc: &Descriptor,
+    ) -> impl futures::Stream<Item = Result<BlobChunk, DistributionError>> + Send + 'static {
+        blob::stream(self.clone(), r.clone(), desc.clone())
+    }
+
+    /// Retries `op` on retryable errors with exponential backoff.
+    async fn retrying<T, F, Fut>(&self, mut op: F) -> Result<T, DistributionError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, DistributionError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match op().await {
+                Err(e) if e.is_retryable() && attempt < self.inner.cfg.max_retries => {
+                    attempt += 1;
+                    let delay = self.backoff(attempt);
+                    tracing::warn!(error = %e, attempt, ?delay, "registry request failed, retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// `retry_backoff * 2^(attempt-1)`, capped.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32 << attempt.saturating_sub(1).min(16);
+        self.inner
+            .cfg
+            .retry_backoff
+            .saturating_mul(factor)
+            .min(MAX_BACKOFF)
+    }
+
+    /// Whether `registry` is spoken to in plain HTTP (loopback or configured
+    /// insecure), as Docker does by default for 127.0.0.0/8.
+    fn is_plain_http(&self, registry: &str) -> bool {
+        self.inner.cfg.insecure.iter().any(|h| h == registry) || is_loopback_host(registry)
+    }
+
+    fn base_url(&self, r: &Reference) -> String {
+        let scheme = if self.is_plain_http(r.api_host()) {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{}", r.api_host())
+    }
+
+    /// One manifest GET, bounded by [`MAX_MANIFEST_BYTES`].
+    async fn get_manifest(&self, r: &Reference) -> Result<FetchedManifest, DistributionError> {
+        let session = self.session(r).await?;
+        let url = format!(
+            "{}/v2/{}/manifests/{}",
+            self.base_url(r),
+            r.repository(),
+            r.tag_or_digest()
+        );
+        let request = self
+            .inner
+            .http
+            .get(&url)
+            .header(http::header::ACCEPT, ACCEPTED_MEDIA_TYPES.join(", "));
+        let response = session
+            .auth
+            .apply(request)
+            .send()
+            .await
+            .map_err(|e| DistributionError::unreachable(r.registry(), e))?;
+        check_status(response.status(), r, None)?;
+        let content_type = header_str(&response, http::header::CONTENT_TYPE);
+        let bytes = read_capped(response, r).await?;
+        let manifest = parse_manifest(&content_type, &bytes)?;
+        Ok(FetchedManifest {
+            media_type: manifest.media_type().to_string(),
+            digest: sha256_digest(&bytes),
+            manifest,
+            bytes,
+        })
+    }
+
+    /// oci-client instance, oci reference and request auth for `r`.
+    async fn session(&self, r: &Reference) -> Result<Session, DistributionError> {
+        let credentials = load_credentials(r.registry())?;
+        let oci_ref = oci_client::Reference::with_tag(
+            r.api_host().to_string(),
+            r.repository().to_string(),
+            "latest".to_string(),
+        );
+        let (oci, cached) = self.registry_handle(r, &credentials)?;
+        if let Some(auth) = cached {
+            return Ok(Session { oci, oci_ref, auth });
+        }
+        let registry_auth = match &credentials {
+            Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.clone()),
+            None => RegistryAuth::Anonymous,
+        };
+        let token = oci
+            .auth(&oci_ref, &registry_auth, RegistryOperation::Pull)
+            .await
+            .map_err(|e| map_oci_error(e, r, None))?;
+        let auth = match (token, credentials) {
+            (Some(token), _) => RequestAuth::Bearer(token),
+            (None, Some(c)) => RequestAuth::Basic(c.username, c.password),
+            (None, None) => RequestAuth::None,
+        };
+        self.remember_auth(r, auth.clone());
+        Ok(Session { oci, oci_ref, auth })
+    }
+
+    /// The oci client for `r`'s host (new one if credentials changed) and a
+    /// still-fresh manifest auth for `r`'s repository, if any.
+    fn registry_handle(
+        &self,
+        r: &Reference,
+        credentials: &Option<Credentials>,
+    ) -> Result<(oci_client::Client, Option<RequestAuth>), DistributionError> {
+        let mut map = self
+            .inner
+            .registries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let host = r.api_host();
+        if let Some(h) = map.get(host).filter(|h| &h.credentials == credentials) {
+            let cached = h
+                .manifest_auth
+                .get(r.repository())
+                .filter(|(_, at)| at.elapsed() < MANIFEST_AUTH_TTL)
+                .map(|(a, _)| a.clone());
+            return Ok((h.oci.clone(), cached));
+        }
+        let oci = self.new_oci_client(host)?;
+        map.insert(
+            host.to_string(),
+            RegistryHandle {
+                credentials: credentials.clone(),
+                oci: oci.clone(),
+                manifest_auth: HashMap::new(),
+            },
+        );
+        Ok((oci, None))
+    }
+
+    fn remember_auth(&self, r: &Reference, auth: RequestAuth) {
+        let mut map = self
+            .inner
+            .registries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = map.get_mut(r.api_host()) {
+            h.manifest_auth
+                .insert(r.repository().to_string(), (auth, Instant::now()));
+        }
+    }
+
+    fn new_oci_client(&self, host: &str) -> Result<oci_client::Client, DistributionError> {
+        let cfg = &self.inner.cfg;
+        let protocol = if self.is_plain_http(host) {
+            oci_client::client::ClientProtocol::Http
+        } else {
+            oci_client::client::ClientProtocol::Https
+        };
+        let config = oci_client::client::ClientConfig {
+            protocol,
+            read_timeout: Some(cfg.read_timeout),
+            connect_timeout: Some(cfg.connect_timeout),
+            user_agent: USER_AGENT,
+            platform_resolver: None,
+            ..Default::default()
+        };
+        // `Client::new` silently falls back to a default config on error.
+        oci_client::Client::try_from(config)
+            .map_err(|e| DistributionError::protocol(format!("cannot build registry client: {e}")))
+    }
+}
+
+impl RequestAuth {
+    fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            RequestAuth::None => request,
+            RequestAuth::Basic(user, password) => request.basic_auth(user, Some(password)),
+            RequestAuth::Bearer(token) => request.bearer_auth(token),
+        }
+    }
+}
+
+/// "localhost", 127.0.0.0/8 and ::1, with or without port.
+fn is_loopback_host(registry: &str) -> bool {
+    let host = match registry.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => registry.split(':').next().unwrap_or_default(),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn verify_digest(expected: &str, actual: &str) -> Result<(), DistributionError> {
+    if expected == actual {
+        Ok(())
+    } else {
+        Err(DistributionError::DigestMismatch {
+            expected: expected.to_string(),
+            actual: actual.to_string(),
+        })
+    }
+}
+
+fn header_str(response: &reqwest::Response, name: http::header::HeaderName) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Reads a manifest body, refusing it as soon as it exceeds the cap (by
+/// `Content-Length` or by bytes actually received).
+async fn read_capped(
+    mut response: reqwest::Response,
+    r: &Reference,
+) -> Result<Bytes, DistributionError> {
+    let max = MAX_MANIFEST_BYTES as u64;
+    let too_large = |size: u64| DistributionError::ManifestTooLarge { size, max };
+    if let Some(len) = response.content_length().filter(|len| *len > max) {
+        return Err(too_large(len));
+    }
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| DistributionError::unreachable(r.registry(), e))?
+    {
+        let size = (buf.len() + chunk.len()) as u64;
+        if size > max {
+            return Err(too_large(size));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// Maps an HTTP status to our errors; `blob` is the digest for blob requests.
+fn check_status(
+    status: http::StatusCode,
+    r: &Reference,
+    blob: Option<&str>,
+) -> Result<(), DistributionError> {
+    if status.is_success() {
+        return Ok(());
+    }
+    Err(status_error(status.as_u16(), r, blob, ""))
+}
+
+fn status_error(code: u16, r: &Reference, blob: Option<&str>, message: &str) -> DistributionError {
+    match (code, blob) {
+        (401, _) => DistributionError::Unauthorized {
+            reference: r.familiar_name(),
+        },
+        (403, _) => DistributionError::Denied {
+            reference: r.familiar_name(),
+        },
+        (404, Some(digest)) => DistributionError::BlobNotFound {
+            digest: digest.to_string(),
+        },
+        (404, None) => DistributionError::ManifestNotFound {
+            reference: r.familiar_string(),
+        },
+        (500..=599, _) => DistributionError::Unreachable {
+            registry: r.registry().to_string(),
+            message: format!("server error {code} {}", message.trim())
+                .trim_end()
+                .to_string(),
+            source: None,
+        },
+        _ => {
+            DistributionError::protocol(format!("unexpected HTTP status {code} {}", message.trim()))
+        }
+    }
+}
+
+/// Maps oci-client errors (auth and blob requests) to ours.
+fn map_oci_error(e: OciDistributionError, r: &Reference, blob: Option<&str>) -> DistributionError {
+    use OciDistributionError as E;
+    match e {
+        E::RequestError(e) => DistributionError::unreachable(r.registry(), e),
+        E::IoError(e) => DistributionError::unreachable(r.registry(), e),
+        E::UnauthorizedError { .. } | E::AuthenticationFailure(_) => {
+            DistributionError::Unauthorized {
+                reference: r.familiar_name(),
+            }
+        }
+        E::ServerError { code, message, .. } => status_error(code, r, blob, &message),
+        E::RegistryError { envelope, .. } => {
+            let code = envelope.errors.first().map(|e| &e.code);
+            let status = match code {
+                Some(OciErrorCode::Unauthorized) => 401,
+                Some(OciErrorCode::Denied) => 403,
+                Some(
+                    OciErrorCode::BlobUnknown
+                    | OciErrorCode::ManifestUnknown
+                    | OciErrorCode::NameUnknown
+                    | OciErrorCode::NotFound,
+                ) => 404,
+                _ => 400,
+            };
+            status_error(status, r, blob, &envelope.to_string())
+        }
+        other => DistributionError::protocol(other.to_string()),
+    }
+}

@@ -1,0 +1,109 @@
+//! The crate's one error type. Big modules keep their own enum (distribution, unpack) and are
+//! wrapped here; `services::status` maps every variant to a gRPC code in one exhaustive match.
+
+use std::path::PathBuf;
+
+use crate::distribution::DistributionError;
+use crate::unpack::UnpackError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Distribution(#[from] DistributionError),
+
+    #[error(transparent)]
+    Unpack(#[from] UnpackError),
+
+    #[error(transparent)]
+    Mount(#[from] crate::snapshots::MountError),
+
+    #[error("no such image: {0}")]
+    ImageNotFound(String),
+
+    #[error("image {reference} is ambiguous: it matches {candidates:?}")]
+    AmbiguousImage {
+        reference: String,
+        candidates: Vec<String>,
+    },
+
+    #[error("digest mismatch for {what}: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: String,
+        actual: String,
+    },
+
+    #[error("size mismatch for {digest}: expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        digest: String,
+        expected: u64,
+        actual: u64,
+    },
+
+    #[error("{what} exceeds {max} bytes")]
+    TooLarge { what: String, max: u64 },
+
+    #[error("invalid image config {digest}: {reason}")]
+    InvalidConfig { digest: String, reason: String },
+
+    #[error("unsupported layer media type {media_type} for layer {digest}")]
+    UnsupportedLayer { media_type: String, digest: String },
+
+    #[error("image {image} is mounted at {path}: unmount it first")]
+    ImageMounted { image: String, path: PathBuf },
+
+    #[error("{path} is not an image mount")]
+    NotMounted { path: PathBuf },
+
+    #[error("no space left on device while writing {path}")]
+    NoSpace { path: PathBuf },
+
+    #[error("pull cancelled")]
+    Cancelled,
+
+    #[error("metadata store: {0}")]
+    Metadata(String),
+
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("another ferryd holds {path}")]
+    Locked { path: PathBuf },
+}
+
+impl Error {
+    /// Wraps an I/O error with what we were doing and where, turning ENOSPC/EDQUOT into
+    /// the clear "no space" error the user needs.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        match source.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => Error::NoSpace { path },
+            _ => Error::Io { op, path, source },
+        }
+    }
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Error::Metadata(e.to_string())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);

@@ -1,0 +1,19 @@
+//! Ferry's image service: the domain behind `ferryd`.
+//!
+//! Layers, as in containerd: domain modules (content, distribution, unpack, snapshots, images,
+//! metadata, pull) do the work and never see a socket; `services` translates gRPC to them.
+
+pub mod config;
+pub mod content;
+pub mod distribution;
+pub mod error;
+pub mod images;
+pub mod leases;
+pub mod metadata;
+pub mod pull;
+pub mod services;
+pub mod snapshots;
+pub mod store;
+pub mod unpack;
+
+pub use error::{Error, Result};

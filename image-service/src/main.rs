@@ -1,0 +1,126 @@
+//! ferryd: parses flags, opens the store, serves `ferry.images.v1` on a unix socket.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use ferry_image_service::config::Config;
+use ferry_image_service::distribution::{RegistryClient, RegistryConfig};
+use ferry_image_service::pull::Puller;
+use ferry_image_service::services::ImagesService;
+use ferry_image_service::store::Store;
+use ferry_proto::images::v1::images_server::ImagesServer;
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+
+/// Ferry's daemon: image service and container table. Flags as dockerd names them.
+#[derive(Debug, Parser)]
+#[command(name = "ferryd", version)]
+struct Args {
+    /// Socket to serve on.
+    #[arg(
+        short = 'H',
+        long = "host",
+        default_value = "unix:///run/ferry/ferryd.sock"
+    )]
+    host: String,
+    /// Persistent state: images, content, snapshots.
+    #[arg(long, default_value = "/var/lib/ferry")]
+    data_root: PathBuf,
+    /// Runtime state: mounts, sockets.
+    #[arg(long, default_value = "/run/ferry")]
+    exec_root: PathBuf,
+    /// Registry (HOST:PORT) to reach over plain HTTP; loopback registries always may be.
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
+    /// Layers downloaded at once per pull.
+    #[arg(long, default_value_t = 3)]
+    max_concurrent_downloads: usize,
+    /// Debug logging (RUST_LOG overrides).
+    #[arg(short = 'D', long)]
+    debug: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    init_logging(args.debug);
+    let socket = socket_path(&args.host)?;
+    let mut cfg = Config::new(args.data_root, args.exec_root);
+    cfg.insecure_registries = args.insecure_registries;
+    cfg.max_concurrent_downloads = args.max_concurrent_downloads.max(1);
+
+    let store = {
+        let (d, e) = (cfg.data_root.clone(), cfg.exec_root.clone());
+        tokio::task::spawn_blocking(move || Store::open(&d, &e)).await??
+    };
+    let registry = RegistryClient::new(RegistryConfig {
+        insecure: cfg.insecure_registries.clone(),
+        connect_timeout: cfg.connect_timeout,
+        read_timeout: cfg.stall_timeout,
+        max_retries: cfg.max_retries,
+        retry_backoff: std::time::Duration::from_millis(200),
+    })?;
+    let puller = Arc::new(Puller::new(cfg, Arc::new(store), registry));
+    let listener = bind(&socket).await?;
+    tracing::info!(socket = %socket.display(), "ferryd serving");
+    tonic::transport::Server::builder()
+        .add_service(ImagesServer::new(ImagesService::new(puller)))
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown())
+        .await?;
+    let _ = std::fs::remove_file(&socket);
+    tracing::info!("ferryd stopped");
+    Ok(())
+}
+
+fn init_logging(debug: bool) {
+    let default = if debug { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn socket_path(host: &str) -> anyhow::Result<PathBuf> {
+    match host.strip_prefix("unix://") {
+        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+        _ => bail!("invalid host {host:?}: only unix:///PATH is supported"),
+    }
+}
+
+/// Binds the socket, refusing to steal one that another ferryd still serves.
+async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    if socket.exists() {
+        if tokio::net::UnixStream::connect(socket).await.is_ok() {
+            bail!("{} is in use by another daemon", socket.display());
+        }
+        std::fs::remove_file(socket)
+            .with_context(|| format!("remove stale {}", socket.display()))?;
+    }
+    let listener =
+        UnixListener::bind(socket).with_context(|| format!("bind {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o660))?;
+    Ok(listener)
+}
+
+async fn shutdown() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    tracing::info!("shutting down");
+}

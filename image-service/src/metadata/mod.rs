@@ -1,0 +1,160 @@
+//! ferryd's metadata: one redb database, `<data-root>/metadata.redb`, changed only in
+//! transactions, so a crash leaves either the old or the new state.
+//!
+//! ```text
+//! images     name (fully qualified reference)  -> ImageRecord (JSON)
+//! content    digest                            -> ContentInfo (JSON)   one per committed blob
+//! snapshots  chain ID                          -> SnapshotInfo (JSON)  one per committed snapshot
+//! counters   "next_snapshot_id"                -> u64
+//! ```
+//! Invariant: every image's content and snapshots have records, and every record's file or
+//! directory exists. Writers create files first and records last; removers delete records first
+//! and files last. Whatever a crash strands on disk has no record and is removed at start.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::error::{Error, Result};
+use crate::images::ImageRecord;
+use crate::snapshots::SnapshotInfo;
+
+pub(crate) const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
+pub(crate) const CONTENT: TableDefinition<&str, &[u8]> = TableDefinition::new("content");
+pub(crate) const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct ContentInfo {
+    pub size: u64,
+    pub created: i64,
+}
+
+#[derive(Debug)]
+pub struct Metadata {
+    db: Database,
+}
+
+impl Metadata {
+    pub fn open(path: &Path) -> Result<Self> {
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(IMAGES)?;
+            txn.open_table(CONTENT)?;
+            txn.open_table(SNAPSHOTS)?;
+            txn.open_table(COUNTERS)?;
+        }
+        txn.commit()?;
+        Ok(Metadata { db })
+    }
+
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn image(&self, name: &str) -> Result<Option<ImageRecord>> {
+        get_json(&self.db, IMAGES, name)
+    }
+
+    pub fn images(&self) -> Result<Vec<ImageRecord>> {
+        all_json(&self.db, IMAGES)
+    }
+
+    pub fn content(&self, digest: &str) -> Result<Option<ContentInfo>> {
+        get_json(&self.db, CONTENT, digest)
+    }
+
+    pub fn all_content(&self) -> Result<Vec<(String, ContentInfo)>> {
+        all_json_keyed(&self.db, CONTENT)
+    }
+
+    pub fn snapshot(&self, chain_id: &str) -> Result<Option<SnapshotInfo>> {
+        get_json(&self.db, SNAPSHOTS, chain_id)
+    }
+
+    pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        all_json(&self.db, SNAPSHOTS)
+    }
+
+    pub fn put_content(&self, digest: &str, info: &ContentInfo) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        put_json(&txn, CONTENT, digest, info)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    pub fn put_snapshot(&self, info: &SnapshotInfo) -> Result<()> {
+        let txn = self.db.begin_write()?;
+        put_json(&txn, SNAPSHOTS, &info.chain_id, info)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Allocates a snapshot ID: short numeric directory names keep overlay's `lowerdir=` option
+    /// (one page at most) within bounds for images of 100+ layers.
+    pub fn next_snapshot_id(&self) -> Result<u64> {
+        let txn = self.db.begin_write()?;
+        let id = {
+            let mut t = txn.open_table(COUNTERS)?;
+            let id = t.get("next_snapshot_id")?.map(|v| v.value()).unwrap_or(1);
+            t.insert("next_snapshot_id", id + 1)?;
+            id
+        };
+        txn.commit()?;
+        Ok(id)
+    }
+}
+
+pub(crate) fn get_json<T: DeserializeOwned>(
+    db: &Database,
+    table: TableDefinition<&str, &[u8]>,
+    key: &str,
+) -> Result<Option<T>> {
+    let txn = db.begin_read()?;
+    let t = txn.open_table(table)?;
+    match t.get(key)? {
+        Some(v) => Ok(Some(decode(key, v.value())?)),
+        None => Ok(None),
+    }
+}
+
+pub(crate) fn all_json<T: DeserializeOwned>(
+    db: &Database,
+    table: TableDefinition<&str, &[u8]>,
+) -> Result<Vec<T>> {
+    Ok(all_json_keyed(db, table)?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect())
+}
+
+pub(crate) fn all_json_keyed<T: DeserializeOwned>(
+    db: &Database,
+    table: TableDefinition<&str, &[u8]>,
+) -> Result<Vec<(String, T)>> {
+    let txn = db.begin_read()?;
+    let t = txn.open_table(table)?;
+    let mut out = Vec::new();
+    for row in t.iter()? {
+        let (k, v) = row?;
+        out.push((k.value().to_string(), decode(k.value(), v.value())?));
+    }
+    Ok(out)
+}
+
+pub(crate) fn put_json<T: Serialize>(
+    txn: &redb::WriteTransaction,
+    table: TableDefinition<&str, &[u8]>,
+    key: &str,
+    value: &T,
+) -> Result<()> {
+    let bytes = serde_json::to_vec(value).map_err(|e| Error::Metadata(e.to_string()))?;
+    txn.open_table(table)?.insert(key, bytes.as_slice())?;
+    Ok(())
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Metadata(format!("record {key}: {e}")))
+}

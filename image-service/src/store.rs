@@ -1,0 +1,243 @@
+//! The store: metadata, content and snapshots under one data root, plus the leases and locks
+//! that keep concurrent pulls and garbage collection consistent.
+//!
+//! ```text
+//! <data-root>/ferryd.lock      flock: one ferryd per data root
+//! <data-root>/metadata.redb    see `metadata`
+//! <data-root>/content/         see `content`
+//! <data-root>/snapshots/       see `snapshots`
+//! ```
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::content::ContentStore;
+use crate::error::{Error, Result};
+use crate::leases::{KeyLocks, Leases};
+use crate::metadata::{Metadata, CONTENT, SNAPSHOTS};
+use crate::snapshots::{ImageMounts, Snapshots};
+
+#[derive(Debug)]
+pub struct Store {
+    pub meta: Metadata,
+    pub content: ContentStore,
+    pub snapshots: Snapshots,
+    pub mounts: ImageMounts,
+    pub leases: Arc<Leases>,
+    pub locks: KeyLocks,
+    _lock: File,
+}
+
+/// What a repair or collection removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    pub blobs: Vec<String>,
+    pub snapshots: Vec<String>,
+    pub strays: usize,
+}
+
+impl Store {
+    /// Opens (creating) the store, taking the data root's lock, and repairs what a crash left.
+    pub fn open(data_root: &Path, exec_root: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_root).map_err(|e| Error::io("create", data_root, e))?;
+        let lock = lock_root(data_root)?;
+        let store = Store {
+            meta: Metadata::open(&data_root.join("metadata.redb"))?,
+            content: ContentStore::open(data_root.join("content"))?,
+            snapshots: Snapshots::open(data_root.join("snapshots"))?,
+            mounts: ImageMounts::new(exec_root),
+            leases: Arc::new(Leases::default()),
+            locks: KeyLocks::default(),
+            _lock: lock,
+        };
+        let report = store.repair()?;
+        if report != GcReport::default() {
+            tracing::info!(?report, "repaired the store after an interrupted run");
+        }
+        Ok(store)
+    }
+
+    /// Brings disk and metadata back to the invariant: drops records whose files are gone (and
+    /// images that needed them), removes files without records and temporaries, then collects.
+    pub fn repair(&self) -> Result<GcReport> {
+        let mut report = GcReport {
+            strays: self.content.clean_ingest()?,
+            ..Default::default()
+        };
+        let (ids, others) = self.snapshots.list_dirs()?;
+        for stray in &others {
+            remove_dir(stray);
+            report.strays += 1;
+        }
+        self.drop_dangling_records(&ids)?;
+        let known: HashSet<u64> = self.meta.snapshots()?.iter().map(|s| s.id).collect();
+        for id in ids.into_iter().filter(|id| !known.contains(id)) {
+            self.snapshots.remove(id)?;
+            report.strays += 1;
+        }
+        let blobs: HashSet<String> = self
+            .meta
+            .all_content()?
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        for digest in self.content.list_files()? {
+            if !blobs.contains(&digest) {
+                self.content.remove(&digest)?;
+                report.strays += 1;
+            }
+        }
+        let gc = self.gc()?;
+        report.blobs = gc.blobs;
+        report.snapshots = gc.snapshots;
+        Ok(report)
+    }
+
+    /// Removes content and snapshot records whose files vanished, and images that used them.
+    fn drop_dangling_records(&self, snapshot_ids: &[u64]) -> Result<()> {
+        let on_disk: HashSet<u64> = snapshot_ids.iter().copied().collect();
+        let missing_snaps: HashSet<String> = self
+            .meta
+            .snapshots()?
+            .into_iter()
+            .filter(|s| !on_disk.contains(&s.id))
+            .map(|s| s.chain_id)
+            .collect();
+        let missing_blobs: HashSet<String> = self
+            .meta
+            .all_content()?
+            .into_iter()
+            .filter(|(d, _)| {
+                self.content
+                    .blob_path(d)
+                    .map(|p| !p.exists())
+                    .unwrap_or(true)
+            })
+            .map(|(d, _)| d)
+            .collect();
+        if missing_snaps.is_empty() && missing_blobs.is_empty() {
+            return Ok(());
+        }
+        let broken: Vec<String> = self
+            .meta
+            .images()?
+            .into_iter()
+            .filter(|i| {
+                i.chain_ids().any(|c| missing_snaps.contains(c))
+                    || i.blobs.iter().any(|b| missing_blobs.contains(b))
+            })
+            .map(|i| i.name)
+            .collect();
+        tracing::warn!(
+            ?broken,
+            ?missing_snaps,
+            ?missing_blobs,
+            "dropping records whose files are gone"
+        );
+        self.meta
+            .remove_records(&broken, &missing_blobs, &missing_snaps)
+    }
+
+    /// Removes every blob and snapshot that no image references and no pull has leased.
+    pub fn gc(&self) -> Result<GcReport> {
+        let leases = self.leases.lock();
+        let images = self.meta.images()?;
+        let used_blobs: HashSet<&str> = images
+            .iter()
+            .flat_map(|i| i.blobs.iter().map(String::as_str))
+            .collect();
+        let used_snaps: HashSet<&str> = images.iter().flat_map(|i| i.chain_ids()).collect();
+        let blobs: Vec<String> = self
+            .meta
+            .all_content()?
+            .into_iter()
+            .map(|(d, _)| d)
+            .filter(|d| !used_blobs.contains(d.as_str()) && !leases.is_leased(d))
+            .collect();
+        let snaps: Vec<_> = self
+            .meta
+            .snapshots()?
+            .into_iter()
+            .filter(|s| !used_snaps.contains(s.chain_id.as_str()) && !leases.is_leased(&s.chain_id))
+            .collect();
+        let chain_ids: HashSet<String> = snaps.iter().map(|s| s.chain_id.clone()).collect();
+        self.meta
+            .remove_records(&[], &blobs.iter().cloned().collect(), &chain_ids)?;
+        // Blob paths are shared by digest: remove them while still holding the lease table, so
+        // a pull cannot commit the same digest between our decision and the unlink.
+        for d in &blobs {
+            self.content.remove(d)?;
+        }
+        drop(leases);
+        for s in &snaps {
+            self.snapshots.remove(s.id)?;
+        }
+        Ok(GcReport {
+            blobs,
+            snapshots: chain_ids.into_iter().collect(),
+            strays: 0,
+        })
+    }
+
+    pub fn snapshot_dirs(&self, chain_ids: &[String]) -> Result<Vec<PathBuf>> {
+        chain_ids
+            .iter()
+            .rev()
+            .map(|c| {
+                let info = self
+                    .meta
+                    .snapshot(c)?
+                    .ok_or_else(|| Error::Metadata(format!("snapshot {c} is missing")))?;
+                Ok(self.snapshots.fs_path(info.id))
+            })
+            .collect()
+    }
+}
+
+impl Metadata {
+    pub(crate) fn remove_records(
+        &self,
+        images: &[String],
+        blobs: &HashSet<String>,
+        snapshots: &HashSet<String>,
+    ) -> Result<()> {
+        let txn = self.db().begin_write()?;
+        {
+            let mut t = txn.open_table(crate::metadata::IMAGES)?;
+            for name in images {
+                t.remove(name.as_str())?;
+            }
+            let mut t = txn.open_table(CONTENT)?;
+            for d in blobs {
+                t.remove(d.as_str())?;
+            }
+            let mut t = txn.open_table(SNAPSHOTS)?;
+            for c in snapshots {
+                t.remove(c.as_str())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+fn lock_root(data_root: &Path) -> Result<File> {
+    let path = data_root.join("ferryd.lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("open", &path, e))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+        .map_err(|_| Error::Locked { path: path.clone() })?;
+    Ok(file)
+}
+
+fn remove_dir(path: &Path) {
+    if let Err(e) = std::fs::remove_dir_all(path) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot remove stray directory");
+    }
+}

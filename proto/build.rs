@@ -1,0 +1,13 @@
+//! Compiles every contract under `ferry/` into OUT_DIR; nothing generated is committed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protos = ["ferry/images/v1/images.proto", "ferry/shim/v1/shim.proto"];
+    for p in protos {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_protos(&protos, &["."])?;
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! ferry-shim: flags, daemonize, wire the layers, serve. See the crate docs for what it does
+//! and `daemon` for the startup order.
+
+use std::fs::File;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use clap::Parser;
+use ferry_shim::daemon::{self, Ready};
+use ferry_shim::oci::args::RuntimeKind;
+use ferry_shim::process::{Shim, ShimConfig};
+use ferry_shim::reaper::Reaper;
+use ferry_shim::server;
+
+/// The per-container process of Ferry.
+#[derive(Debug, Parser)]
+#[command(name = "ferry-shim", version)]
+struct Args {
+    /// Container id.
+    #[arg(long)]
+    id: String,
+    /// OCI bundle directory (config.json + rootfs).
+    #[arg(long)]
+    bundle: PathBuf,
+    /// Unix socket to serve ferry.shim.v1 on (its directory should be 0700).
+    #[arg(long)]
+    socket: PathBuf,
+    /// Per-container directory for logs, exit.json and the shim's own log.
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// Parent of the runtimes' private state roots (<dir>/crun, <dir>/runc).
+    #[arg(long)]
+    runtime_root: PathBuf,
+    /// OCI runtime: crun or runc.
+    #[arg(long, default_value = "crun")]
+    runtime: String,
+    /// Write one JSON line ({"pid","socket"} or {"error"}) to this fd when ready, then close it.
+    #[arg(long)]
+    ready_fd: Option<i32>,
+    /// Stay in the foreground (no fork, no setsid); for debugging.
+    #[arg(long)]
+    foreground: bool,
+    /// Log debug detail to <state-dir>/shim.log.
+    #[arg(long)]
+    debug: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let ready = match prepare(&args) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ferry-shim: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cfg = match config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ferry-shim: {e:#}");
+            ready.fail(&format!("{e:#}"));
+            return ExitCode::FAILURE;
+        }
+    };
+    if !args.foreground {
+        if let Err(e) = daemon::daemonize().and_then(|()| daemon::redirect_stdio()) {
+            ready.fail(&format!("daemonize: {e:#}"));
+            return ExitCode::FAILURE;
+        }
+    }
+    init_tracing(&cfg.state_dir.join("shim.log"), args.debug);
+    match run(cfg, &args.socket, ready) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Create the state dir and take the ready fd, before anything can fail silently.
+fn prepare(args: &Args) -> anyhow::Result<Ready> {
+    let ready = Ready::from_fd(args.ready_fd)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&args.state_dir)
+        .with_context(|| format!("create state dir {}", args.state_dir.display()))?;
+    Ok(ready)
+}
+
+fn config(args: &Args) -> anyhow::Result<ShimConfig> {
+    let abs = |p: &Path| std::path::absolute(p).with_context(|| format!("path {}", p.display()));
+    Ok(ShimConfig {
+        id: args.id.clone(),
+        bundle: abs(&args.bundle)?,
+        state_dir: abs(&args.state_dir)?,
+        runtime_root: abs(&args.runtime_root)?,
+        runtime: RuntimeKind::parse(&args.runtime)
+            .with_context(|| format!("unknown runtime {:?} (crun or runc)", args.runtime))?,
+    })
+}
+
+fn init_tracing(path: &Path, debug: bool) {
+    let Ok(file) = File::options().create(true).append(true).open(path) else {
+        return;
+    };
+    let level = if debug {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    };
+    tracing_subscriber::fmt()
+        .with_writer(Mutex::new(file))
+        .with_ansi(false)
+        .with_max_level(level)
+        .init();
+}
+
+/// Everything after daemonizing: namespace, reaper, socket, serve.
+fn run(cfg: ShimConfig, socket: &Path, ready: Ready) -> anyhow::Result<()> {
+    let socket = std::path::absolute(socket).context("socket path")?;
+    if let Err(e) = daemon::become_subreaper() {
+        tracing::warn!("{e:#}");
+    }
+    match daemon::isolate_mounts(&cfg.state_dir) {
+        Ok(note) => tracing::info!("{note}"),
+        Err(e) => tracing::warn!("mount namespace: {e:#}; crun may refuse hybrid cgroups"),
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    rt.block_on(async {
+        let started = Reaper::start().and_then(|reaper| Ok((reaper, server::bind(&socket)?)));
+        let (reaper, listener) = match started {
+            Ok(x) => x,
+            Err(e) => {
+                ready.fail(&format!("{e:#}"));
+                return Err(e.into());
+            }
+        };
+        tracing::info!(id = %cfg.id, socket = %socket.display(), "serving");
+        ready.ok(std::process::id(), &socket);
+        let shim = Arc::new(Shim::new(cfg, reaper));
+        let r = server::serve(shim, listener).await;
+        let _ = std::fs::remove_file(&socket);
+        tracing::info!("shim exiting");
+        r.map_err(anyhow::Error::from)
+    })
+}
