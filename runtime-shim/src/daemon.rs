@@ -77,8 +77,9 @@ pub fn become_subreaper() -> Result<()> {
     nix::sys::prctl::set_child_subreaper(true).map_err(Error::sys("prctl(PR_SET_CHILD_SUBREAPER)"))
 }
 
-/// Private mount namespace with the cgroup mask (see the module doc). Returns what was done.
-pub fn isolate_mounts(state_dir: &Path) -> Result<&'static str> {
+/// Private mount namespace with the cgroup mask (see the module doc; `mask == false` skips
+/// the mask, for comparison and for testing the runc fallback). Returns what was done.
+pub fn isolate_mounts(state_dir: &Path, mask: bool) -> Result<&'static str> {
     unshare(CloneFlags::CLONE_NEWNS).map_err(Error::sys("unshare(CLONE_NEWNS)"))?;
     mount(
         None::<&str>,
@@ -92,6 +93,9 @@ pub fn isolate_mounts(state_dir: &Path) -> Result<&'static str> {
         std::fs::read_to_string(HYBRID_CONTROLLERS).is_ok_and(|s| !s.trim().is_empty());
     if !has_controllers {
         return Ok("private mount namespace; no cgroup mask needed");
+    }
+    if !mask {
+        return Ok("private mount namespace; cgroup mask disabled by --no-cgroup-mask");
     }
     let empty = state_dir.join(".empty-controllers");
     File::create(&empty).map_err(Error::io("create", &empty))?;

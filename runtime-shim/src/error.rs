@@ -84,3 +84,28 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgroup_failures_are_recognised() {
+        let crun = Error::RuntimeFailed {
+            runtime: "crun".into(),
+            verb: "create",
+            status: 1,
+            stderr: "cgroups in hybrid mode not supported, drop all controllers from cgroupv2"
+                .into(),
+        };
+        assert!(crun.is_cgroup_failure());
+        let other = Error::RuntimeFailed {
+            runtime: "crun".into(),
+            verb: "create",
+            status: 1,
+            stderr: "executable file `nope` not found in $PATH".into(),
+        };
+        assert!(!other.is_cgroup_failure());
+        assert!(!Error::WrongState("cgroup".into()).is_cgroup_failure());
+    }
+}

@@ -14,6 +14,8 @@ use ferry_shim::oci::args::RuntimeKind;
 use ferry_shim::process::{Shim, ShimConfig};
 use ferry_shim::reaper::Reaper;
 use ferry_shim::server;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::prelude::*;
 
 /// The per-container process of Ferry.
 #[derive(Debug, Parser)]
@@ -46,6 +48,10 @@ struct Args {
     /// Log debug detail to <state-dir>/shim.log.
     #[arg(long)]
     debug: bool,
+    /// Do not mask the hybrid cgroup v2 controllers (crun 1.8 then refuses; the shim falls
+    /// back to runc).
+    #[arg(long)]
+    no_cgroup_mask: bool,
 }
 
 fn main() -> ExitCode {
@@ -72,7 +78,7 @@ fn main() -> ExitCode {
         }
     }
     init_tracing(&cfg.state_dir.join("shim.log"), args.debug);
-    match run(cfg, &args.socket, ready) {
+    match run(cfg, &args.socket, !args.no_cgroup_mask, ready) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -113,20 +119,23 @@ fn init_tracing(path: &Path, debug: bool) {
     } else {
         tracing::Level::INFO
     };
-    tracing_subscriber::fmt()
+    // Our own events at `level`; the libraries' (h2, tonic) only when they warn.
+    let filter = Targets::new()
+        .with_target("ferry_shim", level)
+        .with_default(tracing::Level::WARN);
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(Mutex::new(file))
-        .with_ansi(false)
-        .with_max_level(level)
-        .init();
+        .with_ansi(false);
+    tracing_subscriber::registry().with(fmt).with(filter).init();
 }
 
 /// Everything after daemonizing: namespace, reaper, socket, serve.
-fn run(cfg: ShimConfig, socket: &Path, ready: Ready) -> anyhow::Result<()> {
+fn run(cfg: ShimConfig, socket: &Path, mask: bool, ready: Ready) -> anyhow::Result<()> {
     let socket = std::path::absolute(socket).context("socket path")?;
     if let Err(e) = daemon::become_subreaper() {
         tracing::warn!("{e:#}");
     }
-    match daemon::isolate_mounts(&cfg.state_dir) {
+    match daemon::isolate_mounts(&cfg.state_dir, mask) {
         Ok(note) => tracing::info!("{note}"),
         Err(e) => tracing::warn!("mount namespace: {e:#}; crun may refuse hybrid cgroups"),
     }

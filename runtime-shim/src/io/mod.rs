@@ -25,8 +25,9 @@ use pty::Master;
 
 /// Attached clients may lag this many chunks before losing output.
 const FANOUT_CAPACITY: usize = 256;
-/// Read size of the pumps.
-const CHUNK: usize = 32 * 1024;
+/// Read size of the pumps (conmon's too): two of these live per process, so they are a
+/// visible part of the shim's footprint.
+const CHUNK: usize = 8 * 1024;
 
 /// Which output stream a chunk came from. A terminal has only stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,564 @@
+//! `ferry pull` end to end: a real docker-registry (behind a fault-injecting proxy), a real
+//! ferryd on a private root, the real CLI. Every failure case also asserts that nothing was
+//! committed: no image, no snapshot, no blob, no ingest file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferry_integration_tests::fixtures::{self, Image};
+use ferry_integration_tests::{wait_until, Daemon, DaemonOpts, FaultProxy, Registry};
+
+struct Env {
+    _registry: Registry,
+    registry_addr: String,
+    proxy: FaultProxy,
+    daemon: Daemon,
+}
+
+impl Env {
+    fn new() -> Env {
+        let registry = Registry::start();
+        let proxy = FaultProxy::start(&registry.addr());
+        let daemon = Daemon::start(DaemonOpts::default());
+        Env {
+            registry_addr: registry.addr(),
+            _registry: registry,
+            proxy,
+            daemon,
+        }
+    }
+
+    /// Pushes to the registry; returns the reference to pull (through the proxy).
+    fn push(&self, image: &Image, repo_tag: &str) -> String {
+        image.push(&self.registry_addr, repo_tag);
+        format!("{}/{repo_tag}", self.proxy.addr())
+    }
+
+    fn pull_fails(&self, reference: &str) -> String {
+        let out = self.daemon.ferry(&["pull", reference]);
+        assert_eq!(out.code, Some(1), "pull {reference} should fail: {out:?}");
+        assert!(
+            out.stderr.starts_with("Error response from daemon: "),
+            "{}",
+            out.stderr
+        );
+        out.stderr
+    }
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Nothing committed: no image listed, no snapshot, no blob, no ingest file, no temporary.
+fn assert_store_empty(d: &Daemon) {
+    let images = d.ferry_ok(&["images", "-q"]);
+    assert_eq!(images.stdout, "", "no image may be listed");
+    let root = d.data_root();
+    assert_eq!(
+        entries(&root.join("content/ingest")),
+        Vec::<String>::new(),
+        "stray ingest"
+    );
+    assert_eq!(
+        entries(&root.join("content/blobs/sha256")),
+        Vec::<String>::new(),
+        "stray blobs"
+    );
+    assert_eq!(
+        entries(&root.join("snapshots")),
+        Vec::<String>::new(),
+        "stray snapshots"
+    );
+}
+
+fn snapshot_dirs(d: &Daemon) -> Vec<PathBuf> {
+    let root = d.data_root().join("snapshots");
+    entries(&root).into_iter().map(|n| root.join(n)).collect()
+}
+
+#[test]
+fn pull_busybox_lists_it_and_repull_is_up_to_date() {
+    let env = Env::new();
+    let img = fixtures::busybox();
+    let reference = env.push(&img, "library/busybox:latest");
+    let out = env.daemon.ferry_ok(&["pull", &reference]);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[0], "latest: Pulling from library/busybox",
+        "{}",
+        out.stdout
+    );
+    let layer = &img.layer_digests()[0]["sha256:".len()..][..12];
+    assert!(
+        out.stdout.contains(&format!("{layer}: Pull complete")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("Digest: {}", img.manifest_digest)),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("Status: Downloaded newer image for {reference}")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(lines.last(), Some(&reference.as_str()));
+
+    let images = env.daemon.ferry_ok(&["images"]);
+    let rows: Vec<&str> = images.stdout.lines().collect();
+    assert!(
+        rows[0].starts_with("REPOSITORY")
+            && rows[0].contains("IMAGE ID")
+            && rows[0].ends_with("SIZE")
+    );
+    let id12 = &img.id()["sha256:".len()..][..12];
+    let repo = reference
+        .rsplit_once(':')
+        .map(|(r, _)| r)
+        .unwrap_or(&reference);
+    assert!(
+        rows[1].starts_with(repo) && rows[1].contains("latest") && rows[1].contains(id12),
+        "{}",
+        images.stdout
+    );
+    assert!(
+        rows[1].contains("ago") && rows[1].ends_with("MB"),
+        "{}",
+        images.stdout
+    );
+
+    let gets = env.proxy.count_blob_gets(&img.layer_digests()[0]);
+    assert_eq!(gets, 1);
+    let again = env.daemon.ferry_ok(&["pull", &reference]);
+    assert!(
+        again
+            .stdout
+            .contains(&format!("Status: Image is up to date for {reference}")),
+        "{}",
+        again.stdout
+    );
+    assert_eq!(
+        env.proxy.count_blob_gets(&img.layer_digests()[0]),
+        1,
+        "warm re-pull fetches no blob"
+    );
+
+    let quiet = env.daemon.ferry_ok(&["pull", "-q", &reference]);
+    assert_eq!(quiet.stdout, format!("{reference}\n"));
+}
+
+#[test]
+fn unpacked_busybox_keeps_hardlinks_symlinks_and_modes() {
+    let env = Env::new();
+    let reference = env.push(&fixtures::busybox(), "library/busybox:1");
+    env.daemon.ferry_ok(&["pull", &reference]);
+    let mount = env
+        .daemon
+        .ferry_ok(&["image", "mount", &reference])
+        .stdout
+        .trim()
+        .to_string();
+    let root = Path::new(&mount);
+    use std::os::unix::fs::MetadataExt;
+    let bb = std::fs::metadata(root.join("bin/busybox")).expect("busybox");
+    let ls = std::fs::metadata(root.join("bin/ls")).expect("ls applet");
+    assert_eq!(bb.ino(), ls.ino(), "applets are hard links to busybox");
+    assert_eq!(bb.mode() & 0o7777, 0o755);
+    let tmp = std::fs::metadata(root.join("tmp")).expect("tmp");
+    assert_eq!(tmp.mode() & 0o7777, 0o1777);
+    assert!(std::fs::symlink_metadata(root.join("usr/bin/env"))
+        .expect("env")
+        .file_type()
+        .is_symlink());
+    let out = std::process::Command::new(root.join("bin/busybox"))
+        .arg("true")
+        .status()
+        .expect("run busybox");
+    assert!(out.success());
+    env.daemon.ferry_ok(&["image", "unmount", &mount]);
+    assert!(!root.exists());
+}
+
+#[test]
+fn multi_layer_whiteouts_and_opaque_dirs_apply_and_zstd_shares_snapshots() {
+    let env = Env::new();
+    let reference = env.push(&fixtures::multi_layer(), "app/multi:1");
+    env.daemon.ferry_ok(&["pull", &reference]);
+    let mount = env
+        .daemon
+        .ferry_ok(&["image", "mount", &reference])
+        .stdout
+        .trim()
+        .to_string();
+    let root = Path::new(&mount);
+    assert!(
+        !root.join("etc/issue").exists(),
+        "whiteout hides the base's /etc/issue"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/motd")).expect("motd"),
+        fixtures::MOTD
+    );
+    assert_eq!(
+        entries(&root.join("opt/app")),
+        vec!["only".to_string()],
+        "opaque dir hides the base's files"
+    );
+    env.daemon.ferry_ok(&["image", "unmount", &reference]);
+
+    let snaps = snapshot_dirs(&env.daemon).len();
+    let zref = env.push(&fixtures::zstd(), "app/multi:zstd");
+    let out = env.daemon.ferry_ok(&["pull", &zref]);
+    assert!(out.stdout.contains("Already exists"), "{}", out.stdout);
+    assert_eq!(
+        snapshot_dirs(&env.daemon).len(),
+        snaps,
+        "same chain IDs share snapshots"
+    );
+    let images = env.daemon.ferry_ok(&["images"]).stdout;
+    assert!(
+        images.contains("zstd") && images.contains(" 1 "),
+        "{images}"
+    );
+}
+
+#[test]
+fn shared_base_layer_is_fetched_and_unpacked_once() {
+    let env = Env::new();
+    let base = fixtures::busybox();
+    let derived = fixtures::sharing_base();
+    let r1 = env.push(&base, "library/busybox:latest");
+    let r2 = env.push(&derived, "app/derived:latest");
+    env.daemon.ferry_ok(&["pull", &r1]);
+    let snaps = snapshot_dirs(&env.daemon).len();
+    let out = env.daemon.ferry_ok(&["pull", &r2]);
+    assert!(out.stdout.contains("Already exists"), "{}", out.stdout);
+    assert_eq!(
+        env.proxy.count_blob_gets(&base.layer_digests()[0]),
+        1,
+        "base layer fetched once"
+    );
+    assert_eq!(
+        snapshot_dirs(&env.daemon).len(),
+        snaps + derived.layers.len() - 1
+    );
+}
+
+#[test]
+fn concurrent_pulls_of_one_image_download_each_blob_once() {
+    let env = Env::new();
+    let img = fixtures::multi_layer();
+    let reference = env.push(&img, "app/multi:1");
+    std::thread::scope(|s| {
+        let a = s.spawn(|| env.daemon.ferry(&["pull", &reference]));
+        let b = s.spawn(|| env.daemon.ferry(&["pull", &reference]));
+        for out in [a.join().expect("a"), b.join().expect("b")] {
+            assert!(out.success(), "{out:?}\n{}", env.daemon.log());
+        }
+    });
+    for d in img.layer_digests() {
+        assert_eq!(env.proxy.count_blob_gets(&d), 1, "blob {d}");
+    }
+}
+
+#[test]
+fn index_pulls_host_platform_and_platform_flag_overrides() {
+    let env = Env::new();
+    let index = fixtures::two_platform();
+    let reference = env.push_index(&index, "multi/arch:1");
+    env.daemon.ferry_ok(&["pull", &reference]);
+    let host = index.image_for(fixtures::host_arch()).expect("host image");
+    let images = env.daemon.ferry_ok(&["images", "--no-trunc"]).stdout;
+    assert!(images.contains(host.id()), "{images}");
+    assert!(env
+        .daemon
+        .ferry_ok(&["pull", &reference])
+        .stdout
+        .contains(&format!("Digest: {}", index.manifest_digest)));
+
+    let foreign = index
+        .image_for(fixtures::foreign_arch())
+        .expect("foreign image");
+    let platform = format!("linux/{}", fixtures::foreign_arch());
+    let r2 = env.push_index(&index, "multi/arch:2");
+    env.daemon.ferry_ok(&["pull", "--platform", &platform, &r2]);
+    let images = env.daemon.ferry_ok(&["images", "--no-trunc"]).stdout;
+    assert!(images.contains(foreign.id()), "{images}");
+}
+
+impl Env {
+    fn push_index(&self, index: &fixtures::Index, repo_tag: &str) -> String {
+        index.push(&self.registry_addr, repo_tag);
+        format!("{}/{repo_tag}", self.proxy.addr())
+    }
+}
+
+#[test]
+fn no_matching_platform_commits_nothing() {
+    let env = Env::new();
+    let reference = env.push_index(&fixtures::two_platform(), "multi/arch:1");
+    let out = env
+        .daemon
+        .ferry(&["pull", "--platform", "windows/amd64", &reference]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("windows/amd64"), "{}", out.stderr);
+    assert_store_empty(&env.daemon);
+}
+
+#[test]
+fn traversal_and_hardlink_escapes_are_refused_and_commit_nothing() {
+    let env = Env::new();
+    for (name, img) in [
+        ("traversal", fixtures::traversal()),
+        ("hardlink", fixtures::hardlink_escape()),
+    ] {
+        let reference = env.push(&img, &format!("hostile/{name}:1"));
+        let err = env.pull_fails(&reference);
+        assert!(
+            err.contains("escapes") || err.contains("outside"),
+            "{name}: {err}"
+        );
+        assert_store_empty(&env.daemon);
+    }
+    let tmp = env.daemon.data_root();
+    let outside = tmp.parent().expect("parent");
+    for stray in ["escape", "abs-escape", "x"] {
+        assert!(
+            !outside.join(stray).exists() && !tmp.join(stray).exists(),
+            "{stray} escaped"
+        );
+    }
+    assert!(!Path::new("/abs-escape").exists());
+}
+
+#[test]
+fn symlinked_parents_resolve_inside_the_root() {
+    let env = Env::new();
+    let reference = env.push(&fixtures::symlink_escape(), "hostile/symlink:1");
+    env.daemon.ferry_ok(&["pull", &reference]);
+    let mount = env
+        .daemon
+        .ferry_ok(&["image", "mount", &reference])
+        .stdout
+        .trim()
+        .to_string();
+    let root = Path::new(&mount);
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/owned")).expect("inside"),
+        "owned\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("x")).expect("inside"),
+        "x\n"
+    );
+    assert!(
+        !Path::new("/etc/owned").exists(),
+        "a symlinked parent wrote to the host"
+    );
+    let data = env.daemon.data_root();
+    for dir in [
+        data.clone(),
+        data.join("snapshots"),
+        data.parent().expect("parent").to_path_buf(),
+    ] {
+        assert!(
+            !dir.join("x").exists(),
+            "{} holds an escaped file",
+            dir.display()
+        );
+    }
+    env.daemon.ferry_ok(&["image", "unmount", &mount]);
+}
+
+#[test]
+fn lying_diff_id_is_data_loss_and_commits_nothing() {
+    let env = Env::new();
+    let reference = env.push(&fixtures::lying_diff_id(), "hostile/diff:1");
+    let err = env.pull_fails(&reference);
+    assert!(
+        err.contains("digest mismatch") && err.contains("diff_id"),
+        "{err}"
+    );
+    assert_store_empty(&env.daemon);
+}
+
+#[test]
+fn a_blob_whose_bytes_lie_is_refused_and_commits_nothing() {
+    let env = Env::new();
+    let img = fixtures::multi_layer();
+    let reference = env.push(&img, "app/multi:1");
+    let bad = img.layer_digests()[1].clone();
+    env.proxy.corrupt(&bad);
+    let err = env.pull_fails(&reference);
+    assert!(
+        err.contains("digest mismatch") && err.contains(&bad),
+        "{err}"
+    );
+    assert_store_empty(&env.daemon);
+}
+
+#[test]
+fn oversized_manifest_is_refused() {
+    let env = Env::new();
+    let reference = env.push(&fixtures::busybox(), "library/busybox:big");
+    env.proxy.replace_manifest(
+        "/manifests/big",
+        "application/vnd.oci.image.manifest.v1+json",
+        5 << 20,
+    );
+    let err = env.pull_fails(&reference);
+    assert!(
+        err.contains("exceeds") || err.contains("too large"),
+        "{err}"
+    );
+    assert_store_empty(&env.daemon);
+}
+
+#[test]
+fn schema1_and_unknown_media_types_are_named() {
+    let env = Env::new();
+    let reference = env.push(&fixtures::busybox(), "library/busybox:old");
+    let v1 = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+    env.proxy.serve_manifest(
+        "/manifests/old",
+        v1,
+        br#"{"schemaVersion":1,"name":"x","tag":"old"}"#.to_vec(),
+    );
+    let err = env.pull_fails(&reference);
+    assert!(err.contains(v1), "{err}");
+    let weird = "application/vnd.example.unknown+json";
+    env.proxy
+        .serve_manifest("/manifests/old", weird, br#"{"schemaVersion":2}"#.to_vec());
+    let err = env.pull_fails(&reference);
+    assert!(err.contains(weird), "{err}");
+    assert_store_empty(&env.daemon);
+}
+
+#[test]
+fn dropped_connection_resumes_with_a_range_request() {
+    let env = Env::new();
+    let img = fixtures::busybox();
+    let reference = env.push(&img, "library/busybox:latest");
+    let layer = img.layer_digests()[0].clone();
+    env.proxy.drop_after(&layer, 100_000, 1);
+    env.daemon.ferry_ok(&["pull", &reference]);
+    assert_eq!(env.proxy.count_blob_gets(&layer), 2, "one cut, one resumed");
+    assert!(env
+        .daemon
+        .ferry_ok(&["images", "-q"])
+        .stdout
+        .contains(&img.id()["sha256:".len()..][..12]));
+}
+
+#[test]
+fn unreachable_registry_and_bad_references_are_clear_errors() {
+    let env = Env::new();
+    let port = ferry_integration_tests::free_port();
+    let err = env.pull_fails(&format!("127.0.0.1:{port}/library/busybox:latest"));
+    assert!(
+        err.contains(&format!("cannot reach registry 127.0.0.1:{port}")),
+        "{err}"
+    );
+    for bad in ["Busybox", "busybox:", "a//b", "busybox@sha256:123"] {
+        let err = env.pull_fails(bad);
+        assert!(err.contains("invalid reference format"), "{bad}: {err}");
+    }
+    let missing = format!("{}/library/nothing:here", env.proxy.addr());
+    let err = env.pull_fails(&missing);
+    assert!(err.contains("not found"), "{err}");
+    assert_store_empty(&env.daemon);
+}
+
+#[test]
+fn kill_9_mid_pull_then_restart_repairs_and_pull_succeeds() {
+    let mut env = Env::new();
+    let img = fixtures::multi_layer();
+    let reference = env.push(&img, "app/multi:1");
+    // Layer 0 completes, layer 2 hangs mid-blob: the store then holds committed but
+    // unreferenced pieces, an ingest file and a half-extracted snapshot.
+    env.proxy.stall(&img.layer_digests()[2]);
+    let ferry = ferry_integration_tests::daemon::bin_dir().join("ferry");
+    let mut child = std::process::Command::new(ferry)
+        .args(["-H", &env.daemon.host(), "pull", &reference])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn ferry pull");
+    let ingest = env.daemon.data_root().join("content/ingest");
+    assert!(
+        wait_until(Duration::from_secs(20), || !entries(&ingest).is_empty()),
+        "pull never started"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    env.daemon.kill9();
+    let _ = child.wait();
+    env.proxy.clear_faults();
+    env.daemon.restart();
+    assert_store_empty(&env.daemon);
+    env.daemon.ferry_ok(&["pull", &reference]);
+    assert!(env
+        .daemon
+        .ferry_ok(&["images", "-q"])
+        .stdout
+        .contains(&img.id()["sha256:".len()..][..12]));
+}
+
+#[test]
+fn ctrl_c_cancels_the_pull_and_rolls_it_back() {
+    let env = Env::new();
+    let img = fixtures::multi_layer();
+    let reference = env.push(&img, "app/multi:1");
+    env.proxy.stall(&img.layer_digests()[2]);
+    let ferry = ferry_integration_tests::daemon::bin_dir().join("ferry");
+    let mut child = std::process::Command::new(ferry)
+        .args(["-H", &env.daemon.host(), "pull", &reference])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn ferry pull");
+    let ingest = env.daemon.data_root().join("content/ingest");
+    assert!(
+        wait_until(Duration::from_secs(20), || !entries(&ingest).is_empty()),
+        "pull never started"
+    );
+    // SAFETY: signalling our own child by pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().expect("wait ferry");
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        wait_until(Duration::from_secs(10), || entries(&ingest).is_empty()
+            && snapshot_dirs(&env.daemon).is_empty()),
+        "cancelled pull left files: {:?}",
+        snapshot_dirs(&env.daemon)
+    );
+    assert_store_empty(&env.daemon);
+}
+
+#[test]
+fn two_daemons_with_their_own_roots_run_side_by_side() {
+    let env = Env::new();
+    let other = Daemon::start(DaemonOpts::default());
+    let reference = env.push(&fixtures::busybox(), "library/busybox:latest");
+    env.daemon.ferry_ok(&["pull", &reference]);
+    other.ferry_ok(&["pull", &reference]);
+    assert_eq!(
+        other.ferry_ok(&["images", "-q"]).stdout,
+        env.daemon.ferry_ok(&["images", "-q"]).stdout
+    );
+    assert_ne!(other.data_root(), env.daemon.data_root());
+}
