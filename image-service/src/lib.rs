@@ -4,6 +4,7 @@
 //! metadata, pull) do the work and never see a socket; `services` translates gRPC to them.
 
 pub mod config;
+pub mod containers;
 pub mod content;
 pub mod distribution;
 pub mod error;

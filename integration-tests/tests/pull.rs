@@ -222,7 +222,8 @@ fn multi_layer_whiteouts_and_opaque_dirs_apply_and_zstd_shares_snapshots() {
     env.daemon.ferry_ok(&["image", "unmount", &reference]);
 
     let snaps = snapshot_dirs(&env.daemon).len();
-    let zref = env.push(&fixtures::zstd(), "app/multi:zstd");
+    let zstd = fixtures::zstd();
+    let zref = env.push(&zstd, "app/multi:zstd");
     let out = env.daemon.ferry_ok(&["pull", &zref]);
     assert!(out.stdout.contains("Already exists"), "{}", out.stdout);
     assert_eq!(
@@ -230,6 +231,10 @@ fn multi_layer_whiteouts_and_opaque_dirs_apply_and_zstd_shares_snapshots() {
         snaps,
         "same chain IDs share snapshots"
     );
+    for d in zstd.layer_digests() {
+        // Its own blobs are still fetched (and verified) once: push and save need them.
+        assert_eq!(env.proxy.count_blob_gets(&d), 1, "{d}");
+    }
     let images = env.daemon.ferry_ok(&["images"]).stdout;
     assert!(
         images.contains("zstd") && images.contains(" 1 "),

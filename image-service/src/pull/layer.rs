@@ -104,17 +104,15 @@ impl Task<'_> {
         let id = short_id(&layer.digest);
         let _chain = self.p.store.locks.lock(&layer.chain_id).await;
         if let Some(info) = self.p.store.meta.snapshot(&layer.chain_id)? {
-            self.phase(&id, Phase::AlreadyExists, 0, layer.size).await;
+            self.fetch_blob_only(layer, &id).await?;
             return Ok(info.size);
         }
-        let permit = tokio::select! {
-            p = self.permits.acquire() => p.map_err(|_| Error::Cancelled)?,
-            () = self.cancel.cancelled() => return Err(Error::Cancelled),
-        };
+        let permit = self.permit().await?;
         let prepared = self.p.store.snapshots.prepare()?;
         let outcome = {
             let _blob = self.p.store.locks.lock(&layer.digest).await;
-            self.download_and_extract(layer, &prepared, &id).await?
+            self.download_and_extract(layer, Some(&prepared), &id)
+                .await?
         };
         drop(permit);
         wait_below(below, self.cancel).await?;
@@ -124,10 +122,35 @@ impl Task<'_> {
         Ok(size)
     }
 
+    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        tokio::select! {
+            p = self.permits.acquire() => p.map_err(|_| Error::Cancelled),
+            () = self.cancel.cancelled() => Err(Error::Cancelled),
+        }
+    }
+
+    /// The snapshot exists (unpacked from another image with the same diff IDs, e.g. the gzip
+    /// twin of a zstd image): fetch the blob only if this image's own blob is missing, since
+    /// push and save need it, and verify both of its digests without extracting.
+    async fn fetch_blob_only(&self, layer: &LayerRecord, id: &str) -> Result<()> {
+        let _blob = self.p.store.locks.lock(&layer.digest).await;
+        if self.p.store.meta.content(&layer.digest)?.is_some() {
+            self.phase(id, Phase::AlreadyExists, 0, layer.size).await;
+            return Ok(());
+        }
+        let permit = self.permit().await?;
+        self.download_and_extract(layer, None, id).await?;
+        drop(permit);
+        self.phase(id, Phase::AlreadyExists, layer.size, layer.size)
+            .await;
+        Ok(())
+    }
+
+    /// Streams the layer through hashing and decompression, into `prepared` when given.
     async fn download_and_extract(
         &self,
         layer: &LayerRecord,
-        prepared: &Prepared,
+        prepared: Option<&Prepared>,
         id: &str,
     ) -> Result<ApplyOutcome> {
         let local = self.p.store.meta.content(&layer.digest)?.is_some();
@@ -144,7 +167,7 @@ impl Task<'_> {
                     digest: layer.digest.clone(),
                 }
             })?,
-            fs: prepared.fs(),
+            fs: prepared.map(Prepared::fs),
             limits: self.p.cfg.unpack_limits.clone(),
             max_bytes: self.p.cfg.max_layer_bytes,
             layer: layer.clone(),
@@ -319,7 +342,8 @@ async fn wait_below(below: Option<Done>, cancel: &CancellationToken) -> Result<(
 /// The blocking half of a layer: everything between the bytes and the snapshot directory.
 struct ExtractJob {
     compression: Compression,
-    fs: PathBuf,
+    /// None: verify only (decompress and hash, write nothing but the blob).
+    fs: Option<PathBuf>,
     limits: Limits,
     max_bytes: u64,
     layer: LayerRecord,
@@ -331,9 +355,11 @@ impl ExtractJob {
             inner: io::BufReader::with_capacity(256 << 10, ChannelReader::new(rx)),
             ingest,
         };
-        let (outcome, diff_id) = self.unpack(&mut tee)?;
-        io::copy(&mut tee, &mut io::sink()).map_err(|e| self.read_error(e))?;
-        if let Some(ingest) = tee.ingest.as_ref() {
+        let unpacked = self.unpack(&mut tee);
+        let drained = io::copy(&mut tee, &mut io::sink());
+        // A corrupted blob usually breaks decompression first: check the blob's own digest
+        // before blaming its content, so a lying registry is reported as such.
+        if let (Some(ingest), Ok(_)) = (tee.ingest.as_ref(), &drained) {
             let actual = ingest.digest();
             if actual != self.layer.digest || ingest.written() != self.layer.size {
                 return Err(Error::DigestMismatch {
@@ -343,6 +369,8 @@ impl ExtractJob {
                 });
             }
         }
+        let (outcome, diff_id) = unpacked?;
+        drained.map_err(|e| self.read_error(e))?;
         if diff_id != self.layer.diff_id {
             return Err(Error::DigestMismatch {
                 what: format!("diff_id of layer {}", self.layer.digest),
@@ -363,7 +391,10 @@ impl ExtractJob {
             digester: Default::default(),
             max: self.max_bytes,
         };
-        let applied = apply_layer(&mut hashing, &self.fs, &self.limits);
+        let applied = match &self.fs {
+            Some(fs) => apply_layer(&mut hashing, fs, &self.limits),
+            None => Ok(ApplyOutcome::default()),
+        };
         if hashing.digester.len() > self.max_bytes {
             return Err(self.too_large());
         }
@@ -382,7 +413,7 @@ impl ExtractJob {
     fn read_error(&self, e: io::Error) -> Error {
         match e.kind() {
             io::ErrorKind::FileTooLarge => self.too_large(),
-            _ => Error::io("read layer", &self.fs, e),
+            _ => Error::io("read layer", self.layer.digest.clone(), e),
         }
     }
 }

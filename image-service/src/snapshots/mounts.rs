@@ -189,7 +189,9 @@ mod tests {
         std::fs::write(b.join("base"), "2").unwrap();
         let mounts = ImageMounts::new(tmp.path());
 
-        let one = mounts.mount("sha256:aaaa", &[b.clone()]).unwrap();
+        let one = mounts
+            .mount("sha256:aaaa", std::slice::from_ref(&b))
+            .unwrap();
         assert!(is_mounted(&one));
         assert!(std::fs::write(one.join("new"), "x").is_err(), "read-only");
         mounts.unmount(&one).unwrap();
