@@ -1,7 +1,11 @@
 //! Compiles every contract under `ferry/` into OUT_DIR; nothing generated is committed.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["ferry/images/v1/images.proto", "ferry/shim/v1/shim.proto"];
+    let protos = [
+        "ferry/images/v1/images.proto",
+        "ferry/containers/v1/containers.proto",
+        "ferry/shim/v1/shim.proto",
+    ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }

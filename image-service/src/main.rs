@@ -38,6 +38,12 @@ struct Args {
     /// Layers downloaded at once per pull.
     #[arg(long, default_value_t = 3)]
     max_concurrent_downloads: usize,
+    /// Attempts per layer download before the pull fails (a dropped connection resumes).
+    #[arg(long, default_value_t = 5)]
+    max_download_attempts: u32,
+    /// Seconds a registry connection may stay silent before it is dropped and resumed.
+    #[arg(long, default_value_t = 30)]
+    registry_timeout: u64,
     /// Debug logging (RUST_LOG overrides).
     #[arg(short = 'D', long)]
     debug: bool,
@@ -51,6 +57,8 @@ async fn main() -> anyhow::Result<()> {
     let mut cfg = Config::new(args.data_root, args.exec_root);
     cfg.insecure_registries = args.insecure_registries;
     cfg.max_concurrent_downloads = args.max_concurrent_downloads.max(1);
+    cfg.max_retries = args.max_download_attempts.saturating_sub(1);
+    cfg.stall_timeout = std::time::Duration::from_secs(args.registry_timeout.max(1));
 
     let store = {
         let (d, e) = (cfg.data_root.clone(), cfg.exec_root.clone());

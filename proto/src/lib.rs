@@ -1,5 +1,5 @@
-//! Ferry's gRPC contracts. Each package is versioned (`ferry.images.v1`, later
-//! `ferry.containers.v1` and `ferry.shim.v1`); a breaking change gets a new version
+//! Ferry's gRPC contracts. Each package is versioned (`ferry.images.v1`,
+//! `ferry.containers.v1`, `ferry.shim.v1`); a breaking change gets a new version
 //! beside the old one, never an edit in place.
 
 #![allow(missing_debug_implementations, unreachable_pub)]
@@ -8,6 +8,12 @@
 pub mod images {
     pub mod v1 {
         tonic::include_proto!("ferry.images.v1");
+    }
+}
+
+pub mod containers {
+    pub mod v1 {
+        tonic::include_proto!("ferry.containers.v1");
     }
 }
 
