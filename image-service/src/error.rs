@@ -76,6 +76,39 @@ pub enum Error {
 
     #[error("another ferryd holds {path}")]
     Locked { path: PathBuf },
+
+    #[error("No such container: {0}")]
+    ContainerNotFound(String),
+
+    #[error("{0}")]
+    NotFound(String),
+
+    #[error("multiple containers match {query:?}: {candidates:?}")]
+    AmbiguousContainer {
+        query: String,
+        candidates: Vec<String>,
+    },
+
+    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
+    NameInUse { name: String, id: String },
+
+    #[error("{0}")]
+    Conflict(String),
+
+    #[error("{0}")]
+    InvalidArgument(String),
+
+    #[error(transparent)]
+    Spec(#[from] crate::containers::spec::SpecError),
+
+    #[error("failed to start container {id}: {message}")]
+    StartFailed { id: String, message: String },
+
+    #[error("shim: {0}")]
+    Shim(String),
+
+    #[error("shim unreachable: {0}")]
+    ShimGone(String),
 }
 
 impl Error {

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::Parser;
 use ferry_image_service::config::Config;
+use ferry_image_service::containers::Containers;
 use ferry_image_service::distribution::{RegistryClient, RegistryConfig};
 use ferry_image_service::pull::Puller;
-use ferry_image_service::services::ImagesService;
+use ferry_image_service::services::{ContainersService, ImagesService};
 use ferry_image_service::store::Store;
+use ferry_proto::containers::v1::containers_server::ContainersServer;
 use ferry_proto::images::v1::images_server::ImagesServer;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
@@ -44,6 +46,9 @@ struct Args {
     /// Seconds a registry connection may stay silent before it is dropped and resumed.
     #[arg(long, default_value_t = 30)]
     registry_timeout: u64,
+    /// The per-container shim (default: ferry-shim next to ferryd).
+    #[arg(long)]
+    shim_binary: Option<PathBuf>,
     /// Debug logging (RUST_LOG overrides).
     #[arg(short = 'D', long)]
     debug: bool,
@@ -71,11 +76,24 @@ async fn main() -> anyhow::Result<()> {
         max_retries: cfg.max_retries,
         retry_backoff: std::time::Duration::from_millis(200),
     })?;
-    let puller = Arc::new(Puller::new(cfg, Arc::new(store), registry));
+    let store = Arc::new(store);
+    let shim = match args.shim_binary {
+        Some(p) => p,
+        None => std::env::current_exe()?.with_file_name("ferry-shim"),
+    };
+    let containers = Containers::new(
+        Arc::clone(&store),
+        cfg.data_root.clone(),
+        cfg.exec_root.clone(),
+        shim,
+    );
+    containers.recover().await?;
+    let puller = Arc::new(Puller::new(cfg, store, registry));
     let listener = bind(&socket).await?;
     tracing::info!(socket = %socket.display(), "ferryd serving");
     tonic::transport::Server::builder()
         .add_service(ImagesServer::new(ImagesService::new(puller)))
+        .add_service(ContainersServer::new(ContainersService::new(containers)))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown())
         .await?;
     let _ = std::fs::remove_file(&socket);

@@ -1,4 +1,21 @@
-//! Containers: the table ferryd keeps, the OCI runtime spec it builds for each, and the shims
-//! that run them.
+//! Containers: the table ferryd keeps (`table`, `record`), the OCI runtime spec it builds for
+//! each (`spec`, `bundle`), their root filesystems (`rootfs`), and the shims that run them
+//! (`shim`, `manager`, `monitor`, `attach`, `exec`, `logs`).
 
+pub mod attach;
+pub mod bundle;
+pub mod exec;
+pub mod logs;
+pub mod manager;
+pub mod monitor;
+pub mod names;
+pub mod record;
+pub mod rootfs;
+pub mod shim;
+pub mod signals;
 pub mod spec;
+pub mod status;
+pub mod table;
+
+pub use manager::Containers;
+pub use record::{ContainerConfig, ContainerRecord, MountConfig, RestartPolicy, State};

@@ -6,6 +6,7 @@
 //! content    digest                            -> ContentInfo (JSON)   one per committed blob
 //! snapshots  chain ID                          -> SnapshotInfo (JSON)  one per committed snapshot
 //! counters   "next_snapshot_id"                -> u64
+//! containers 64-hex ID                         -> ContainerRecord (JSON)
 //! ```
 //! Invariant: every image's content and snapshots have records, and every record's file or
 //! directory exists. Writers create files first and records last; removers delete records first
@@ -45,6 +46,7 @@ impl Metadata {
             txn.open_table(CONTENT)?;
             txn.open_table(SNAPSHOTS)?;
             txn.open_table(COUNTERS)?;
+            txn.open_table(crate::containers::table::CONTAINERS)?;
         }
         txn.commit()?;
         Ok(Metadata { db })

@@ -1,8 +1,12 @@
-//! gRPC services: thin translators from `ferry.images.v1` to the domain and back.
+//! gRPC services: thin translators from `ferry.images.v1` / `ferry.containers.v1` to the domain
+//! and back.
 
+mod container_convert;
+mod containers;
 mod convert;
 mod images;
 mod status;
 
+pub use containers::ContainersService;
 pub use images::ImagesService;
 pub use status::to_status;

@@ -41,6 +41,13 @@ fn code_of(err: &Error) -> Code {
         Error::Cancelled => Code::Cancelled,
         Error::Metadata(_) | Error::Io { .. } | Error::Mount(_) => Code::Internal,
         Error::Locked { .. } => Code::FailedPrecondition,
+        Error::ContainerNotFound(_) | Error::NotFound(_) => Code::NotFound,
+        Error::AmbiguousContainer { .. } | Error::InvalidArgument(_) | Error::Spec(_) => {
+            Code::InvalidArgument
+        }
+        Error::NameInUse { .. } | Error::Conflict(_) => Code::FailedPrecondition,
+        Error::StartFailed { .. } => Code::FailedPrecondition,
+        Error::Shim(_) | Error::ShimGone(_) => Code::Internal,
     }
 }
 

@@ -285,3 +285,8 @@ where
 
 #[cfg(test)]
 mod tests;
+
+/// Every capability this process may grant (for `exec --privileged`).
+pub fn all_capability_sets() -> Result<LinuxCapabilities, SpecError> {
+    capability_sets(&caps::caps_in_mask(HostFacts::current().bounding))
+}

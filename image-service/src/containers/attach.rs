@@ -1,0 +1,102 @@
+//! Attaching to a container's stdio through its shim. An attach to a container that has not
+//! started yet waits, and is registered with the shim between the runtime's create and start,
+//! so not a byte of output is missed (that is how `run` without `-d` works).
+
+use std::sync::Arc;
+
+use ferry_proto::shim::v1 as shim;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::manager::Containers;
+use super::record::State;
+use super::shim::Shim;
+use crate::error::{Error, Result};
+
+/// A live attachment: the shim's output stream and a sender for input (stdin, resize, close).
+#[derive(Debug)]
+pub struct ShimAttach {
+    pub output: tonic::Streaming<shim::AttachOutput>,
+    pub input: mpsc::Sender<shim::AttachInput>,
+}
+
+impl Containers {
+    /// Attaches to the container's main process, waiting for it to start if it has not.
+    pub async fn attach(self: &Arc<Self>, query: &str) -> Result<ShimAttach> {
+        let rec = self.get(query)?;
+        let waiter = {
+            let _g = self.lock(&rec.id).await;
+            let rec = self.get(&rec.id)?;
+            match rec.state {
+                State::Running | State::Paused => {
+                    return open_attach(self.shim(&rec).await?, &rec.id, "").await
+                }
+                State::Created | State::Exited | State::Restarting => {
+                    let (tx, rx) = tokio::sync::oneshot::channel();
+                    self.attach_waiters
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(rec.id.clone())
+                        .or_default()
+                        .push(tx);
+                    rx
+                }
+                State::Dead => {
+                    return Err(Error::Conflict(
+                        "You cannot attach to a stopped container, start it first".into(),
+                    ))
+                }
+            }
+        };
+        waiter
+            .await
+            .map_err(|_| Error::Conflict("the container was removed before it started".into()))?
+    }
+
+    /// Called between the shim's create and start: connects every waiting attacher.
+    pub(crate) async fn hand_out_attaches(&self, id: &str, client: &Shim) {
+        let waiters = self
+            .attach_waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+            .unwrap_or_default();
+        for w in waiters {
+            let _ = w.send(open_attach(client.clone(), id, "").await);
+        }
+    }
+
+    pub(crate) fn fail_attaches(&self, id: &str, msg: &str) {
+        let waiters = self
+            .attach_waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id)
+            .unwrap_or_default();
+        for w in waiters {
+            let _ = w.send(Err(Error::StartFailed {
+                id: id.to_string(),
+                message: msg.to_string(),
+            }));
+        }
+    }
+}
+
+/// Opens a shim Attach stream for a process (exec_id "" is the container's main process).
+pub(crate) async fn open_attach(mut client: Shim, id: &str, exec_id: &str) -> Result<ShimAttach> {
+    let (tx, rx) = mpsc::channel(64);
+    let first = shim::AttachInput {
+        id: id.to_string(),
+        exec_id: exec_id.to_string(),
+        input: None,
+    };
+    tx.send(first)
+        .await
+        .map_err(|_| Error::Shim("attach channel closed".into()))?;
+    let output = client
+        .attach(ReceiverStream::new(rx))
+        .await
+        .map_err(|s| Error::Shim(s.message().to_string()))?
+        .into_inner();
+    Ok(ShimAttach { output, input: tx })
+}

@@ -1,0 +1,133 @@
+//! Launching ferry-shim and talking to it.
+//!
+//! Launch: ferryd spawns `ferry-shim … --ready-fd N`; the shim double-forks (so it is not
+//! ferryd's child and outlives it), then writes one JSON line to the fd —
+//! `{"pid":P,"socket":S}` or `{"error":E}` — and closes it. A restarted ferryd reconnects to
+//! the socket, which sits in the container's 0700 bundle directory.
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+
+use ferry_proto::shim::v1::shim_client::ShimClient;
+use hyper_util::rt::TokioIo;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use super::rootfs::Paths;
+use crate::error::{Error, Result};
+
+pub type Shim = ShimClient<Channel>;
+
+#[derive(Debug, Clone)]
+pub struct ShimLauncher {
+    pub binary: PathBuf,
+    pub runtime_root: PathBuf,
+}
+
+#[derive(serde::Deserialize)]
+struct Ready {
+    #[serde(default)]
+    error: Option<String>,
+}
+
+impl ShimLauncher {
+    /// Starts a shim for container `id` and returns a client once it serves.
+    pub async fn launch(&self, id: &str, paths: &Paths, runtime: &str) -> Result<Shim> {
+        let (this, paths2, id2, rt) = (
+            self.clone(),
+            paths.clone(),
+            id.to_string(),
+            runtime.to_string(),
+        );
+        tokio::task::spawn_blocking(move || this.spawn_blocking(&id2, &paths2, &rt))
+            .await
+            .map_err(|e| Error::Shim(format!("launch task: {e}")))??;
+        connect(&paths.socket()).await
+    }
+
+    fn spawn_blocking(&self, id: &str, paths: &Paths, runtime: &str) -> Result<()> {
+        let (r, w): (OwnedFd, OwnedFd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::Shim(format!("pipe: {e}")))?;
+        let wfd = w.as_raw_fd();
+        let mut cmd = std::process::Command::new(&self.binary);
+        cmd.arg("--id")
+            .arg(id)
+            .arg("--bundle")
+            .arg(&paths.bundle)
+            .arg("--socket")
+            .arg(paths.socket())
+            .arg("--state-dir")
+            .arg(&paths.state)
+            .arg("--runtime-root")
+            .arg(&self.runtime_root)
+            .arg("--runtime")
+            .arg(runtime)
+            .arg("--ready-fd")
+            .arg(wfd.to_string())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        // SAFETY: fcntl is async-signal-safe; it only clears CLOEXEC on the pipe's write end,
+        // so the shim inherits exactly that fd.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::fcntl(wfd, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| Error::Shim(format!("spawn {}: {e}", self.binary.display())))?;
+        drop(w);
+        let status = child
+            .wait()
+            .map_err(|e| Error::Shim(format!("wait for shim: {e}")))?;
+        let mut line = String::new();
+        std::fs::File::from(r)
+            .read_to_string(&mut line)
+            .map_err(|e| Error::Shim(format!("read shim readiness: {e}")))?;
+        let ready: Ready = serde_json::from_str(line.trim()).map_err(|_| {
+            Error::Shim(format!("shim exited {status} without reporting readiness"))
+        })?;
+        match ready.error {
+            Some(e) => Err(Error::Shim(format!("shim failed to start: {e}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Connects to a running shim's socket.
+pub async fn connect(socket: &Path) -> Result<Shim> {
+    let path = socket.to_path_buf();
+    let channel = Endpoint::try_from("http://ferry-shim.local")
+        .map_err(|e| Error::Shim(e.to_string()))?
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let p = path.clone();
+            async move {
+                Ok::<_, std::io::Error>(TokioIo::new(tokio::net::UnixStream::connect(p).await?))
+            }
+        }))
+        .await
+        .map_err(|e| Error::ShimGone(format!("{}: {e}", socket.display())))?;
+    Ok(ShimClient::new(channel))
+}
+
+/// The exit a dead shim left behind in `<state-dir>/exit.json`.
+pub fn recorded_exit(state_dir: &Path) -> Option<(i32, String)> {
+    #[derive(serde::Deserialize)]
+    struct Exit {
+        exit_code: i32,
+        #[serde(default)]
+        exited_at: serde_json::Value,
+    }
+    let raw = std::fs::read(state_dir.join("exit.json")).ok()?;
+    let e: Exit = serde_json::from_slice(&raw).ok()?;
+    let at = match e.exited_at {
+        serde_json::Value::String(s) => s,
+        _ => chrono::Utc::now().to_rfc3339(),
+    };
+    Some((e.exit_code, at))
+}
