@@ -5,11 +5,14 @@
 //! byte-for-byte in code ([`fixtures`]) and the real `ferryd`/`ferry`
 //! binaries ([`daemon`]). Nothing is mocked.
 
+pub mod checks;
 pub mod daemon;
 pub mod fixtures;
 pub mod http;
 pub mod proxy;
 pub mod registry;
+pub mod server;
+pub mod token;
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -23,6 +26,8 @@ pub use fixtures::{
 };
 pub use proxy::FaultProxy;
 pub use registry::Registry;
+pub use server::{HttpServer, Received, Reply};
+pub use token::{TokenPolicy, TokenServer};
 
 /// A loopback TCP port that was free a moment ago (bind to port 0, read, drop).
 pub fn free_port() -> u16 {

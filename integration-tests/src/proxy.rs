@@ -10,6 +10,9 @@
 //!
 //! Faults apply to `GET …/blobs/<digest>` answered 200 or 206:
 //! [`FaultProxy::drop_after`], [`FaultProxy::corrupt`], [`FaultProxy::stall`].
+//! [`FaultProxy::fail_status`] answers chosen paths with an error status (a
+//! flaky registry) and [`FaultProxy::redirect_blob`] answers a blob GET with a
+//! 307 to another host (a CDN), both without asking the registry.
 //! [`FaultProxy::serve_manifest`] / [`FaultProxy::replace_manifest`] answer
 //! chosen manifest requests without asking the registry (the registry itself
 //! refuses to store manifests over 4 MiB or of unknown types).
@@ -47,6 +50,10 @@ struct Faults {
     corrupt: HashSet<String>,
     stall: HashSet<String>,
     canned: Vec<(String, Canned)>,
+    /// Path suffix → (status, remaining times; `u32::MAX` means forever).
+    statuses: Vec<(String, u16, u32)>,
+    /// Blob digest → absolute URL to redirect GETs to.
+    redirects: HashMap<String, String>,
 }
 
 /// A response the proxy serves itself.
@@ -162,6 +169,32 @@ impl FaultProxy {
         lock(&self.state.faults).stall.insert(digest.to_owned());
     }
 
+    /// Answers the next `times` requests (any method) whose path ends with
+    /// `path_suffix` with `status` and a distribution error body, without
+    /// asking the registry; `u32::MAX` means every request.
+    pub fn fail_status(&self, path_suffix: &str, status: u16, times: u32) {
+        lock(&self.state.faults)
+            .statuses
+            .push((path_suffix.to_owned(), status, times));
+    }
+
+    /// Number of responses [`FaultProxy::fail_status`] still has to inject for `path_suffix`.
+    pub fn pending_status_faults(&self, path_suffix: &str) -> u32 {
+        lock(&self.state.faults)
+            .statuses
+            .iter()
+            .filter(|(s, _, _)| s == path_suffix)
+            .map(|(_, _, n)| *n)
+            .fold(0, u32::saturating_add)
+    }
+
+    /// Answers every `GET …/blobs/<digest>` with `307 Temporary Redirect` to `url`.
+    pub fn redirect_blob(&self, digest: &str, url: &str) {
+        lock(&self.state.faults)
+            .redirects
+            .insert(digest.to_owned(), url.to_owned());
+    }
+
     /// Removes every fault and canned response.
     pub fn clear_faults(&self) {
         *lock(&self.state.faults) = Faults::default();
@@ -246,6 +279,13 @@ fn handle_connection(client: TcpStream, state: &State) -> io::Result<()> {
         let _ = client.shutdown(Shutdown::Both);
         return result;
     }
+    if let Some(reply) = state.injected_reply(&req) {
+        let result = client_writer
+            .write_all(&reply)
+            .and_then(|()| client_writer.flush());
+        let _ = client.shutdown(Shutdown::Both);
+        return result;
+    }
     let result = forward(&req, client_reader, &mut client_writer, state);
     let _ = client.shutdown(Shutdown::Both);
     result
@@ -263,6 +303,38 @@ impl State {
             .rev()
             .find(|(suffix, _)| req.path().ends_with(suffix.as_str()))
             .map(|(_, c)| c.clone())
+    }
+
+    /// A whole response for a request that [`FaultProxy::fail_status`] or
+    /// [`FaultProxy::redirect_blob`] covers (consuming one counted failure).
+    fn injected_reply(&self, req: &RequestHead) -> Option<Vec<u8>> {
+        let mut faults = lock(&self.faults);
+        if let Some(url) = req.blob_get().and_then(|d| faults.redirects.get(d)) {
+            return Some(
+                format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: {url}\r\n\
+                     Content-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                .into_bytes(),
+            );
+        }
+        let (_, status, times) = faults
+            .statuses
+            .iter_mut()
+            .find(|(suffix, _, times)| *times > 0 && req.path().ends_with(suffix.as_str()))?;
+        if *times != u32::MAX {
+            *times -= 1;
+        }
+        let body = format!(
+            r#"{{"errors":[{{"code":"UNAVAILABLE","message":"injected {status}","detail":null}}]}}"#
+        );
+        let head = format!(
+            "HTTP/1.1 {status} Injected\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let body = if req.method == "HEAD" { "" } else { &body };
+        Some(format!("{head}{body}").into_bytes())
     }
 
     /// Chooses (and consumes, for counted faults) the fault for a response.

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::http::Request;
+use crate::token::{self, TokenServer};
 use crate::{free_port, var_tmpdir, wait_until};
 
 /// Path of the registry binary (Debian package `docker-registry`).
@@ -24,25 +25,46 @@ pub struct Registry {
     addr: String,
     dir: tempfile::TempDir,
     auth: Option<(String, String)>,
+    token_auth: bool,
+}
+
+/// How a registry authenticates clients.
+#[derive(Debug)]
+enum AuthMode<'a> {
+    Anonymous,
+    Htpasswd(&'a (String, String)),
+    Token(&'a TokenServer),
 }
 
 impl Registry {
     /// Starts an anonymous registry and waits until `GET /v2/` answers 200.
     pub fn start() -> Registry {
-        Self::start_inner(None)
+        Self::start_inner(None, None)
     }
 
     /// Starts a registry requiring HTTP basic auth with `user`/`pass`
     /// (htpasswd file with a bcrypt hash). Waits until `GET /v2/` with those
     /// credentials answers 200 (and without them, 401).
     pub fn start_with_auth(user: &str, pass: &str) -> Registry {
-        Self::start_inner(Some((user.to_owned(), pass.to_owned())))
+        Self::start_inner(Some((user.to_owned(), pass.to_owned())), None)
     }
 
-    fn start_inner(auth: Option<(String, String)>) -> Registry {
+    /// Starts a registry trusting bearer tokens from `tokens` (`auth: token`,
+    /// realm, service, issuer and root certificate taken from it). Waits until
+    /// `GET /v2/` answers 401 with a `Bearer` challenge.
+    pub fn start_with_token_auth(tokens: &TokenServer) -> Registry {
+        Self::start_inner(None, Some(tokens))
+    }
+
+    fn start_inner(auth: Option<(String, String)>, tokens: Option<&TokenServer>) -> Registry {
         let dir = var_tmpdir("ferry-registry-");
         let addr = format!("127.0.0.1:{}", free_port());
-        let config = write_config(dir.path(), &addr, auth.as_ref());
+        let mode = match (&auth, tokens) {
+            (_, Some(t)) => AuthMode::Token(t),
+            (Some(a), None) => AuthMode::Htpasswd(a),
+            (None, None) => AuthMode::Anonymous,
+        };
+        let config = write_config(dir.path(), &addr, &mode);
         let log = fs::File::create(dir.path().join("registry.log")).expect("create registry.log");
         let child = Command::new(REGISTRY_BIN)
             .arg("serve")
@@ -57,6 +79,7 @@ impl Registry {
             addr,
             dir,
             auth,
+            token_auth: tokens.is_some(),
         };
         registry.wait_ready();
         registry
@@ -67,7 +90,8 @@ impl Registry {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("docker-registry exited with {status}; log:\n{}", self.log());
             }
-            self.ping() == Some(200)
+            let want = if self.token_auth { 401 } else { 200 };
+            self.ping() == Some(want)
         });
         assert!(
             ready,
@@ -124,7 +148,7 @@ pub fn basic_auth(user: &str, pass: &str) -> String {
     format!("Basic {}", base64(format!("{user}:{pass}").as_bytes()))
 }
 
-fn write_config(dir: &Path, addr: &str, auth: Option<&(String, String)>) -> PathBuf {
+fn write_config(dir: &Path, addr: &str, mode: &AuthMode<'_>) -> PathBuf {
     let storage = dir.join("storage");
     fs::create_dir_all(&storage).expect("create registry storage dir");
     let mut yaml = format!(
@@ -134,13 +158,24 @@ fn write_config(dir: &Path, addr: &str, auth: Option<&(String, String)>) -> Path
          http:\n  addr: {addr}\n",
         storage.display()
     );
-    if let Some((user, pass)) = auth {
-        let htpasswd = dir.join("htpasswd");
-        fs::write(&htpasswd, htpasswd_line(user, pass)).expect("write htpasswd");
-        yaml.push_str(&format!(
-            "auth:\n  htpasswd:\n    realm: ferry-test\n    path: {}\n",
-            htpasswd.display()
-        ));
+    match mode {
+        AuthMode::Anonymous => {}
+        AuthMode::Htpasswd((user, pass)) => {
+            let htpasswd = dir.join("htpasswd");
+            fs::write(&htpasswd, htpasswd_line(user, pass)).expect("write htpasswd");
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: ferry-test\n    path: {}\n",
+                htpasswd.display()
+            ));
+        }
+        AuthMode::Token(tokens) => yaml.push_str(&format!(
+            "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    \
+             rootcertbundle: {}\n",
+            tokens.realm(),
+            token::SERVICE,
+            token::ISSUER,
+            tokens.cert_bundle().display()
+        )),
     }
     let path = dir.join("config.yml");
     fs::write(&path, yaml).expect("write registry config.yml");

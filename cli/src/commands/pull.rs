@@ -27,14 +27,35 @@ pub(crate) struct PullArgs {
 }
 
 pub(crate) async fn run(host: &str, args: PullArgs) -> anyhow::Result<i32> {
+    stream(
+        host,
+        &args.reference,
+        &args.platform,
+        View::new(args.quiet, Out::Pull),
+    )
+    .await
+}
+
+/// The pull `run` and `create` do for a missing image: progress on stderr (as Docker's
+/// `pullImage(…, dockerCli.Err())`), no trailing reference line, nothing with `quiet`.
+pub(crate) async fn pull_for_run(host: &str, reference: &str, quiet: bool) -> anyhow::Result<i32> {
+    let out = if quiet { Out::Silent } else { Out::Run };
+    stream(host, reference, "", View::new(quiet, out)).await
+}
+
+async fn stream(
+    host: &str,
+    reference: &str,
+    platform: &str,
+    mut view: View,
+) -> anyhow::Result<i32> {
     let mut client = ImagesClient::new(crate::client::connect(host).await?);
     let req = PullRequest {
-        reference: args.reference.clone(),
-        platform: args.platform.clone(),
+        reference: reference.to_string(),
+        platform: platform.to_string(),
     };
     let mut stream = client.pull(req).await?.into_inner();
-    let mut view = View::new(args.quiet);
-    if !args.quiet && !has_tag_or_digest(&args.reference) {
+    if view.out == Out::Pull && !view.quiet && !has_tag_or_digest(reference) {
         println!("Using default tag: latest");
     }
     loop {
@@ -72,20 +93,37 @@ fn has_tag_or_digest(reference: &str) -> bool {
     last.contains(':') || reference.contains('@')
 }
 
+/// Where progress goes: `pull`'s stdout, `run`'s stderr, or nowhere (`run -q`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    Pull,
+    Run,
+    Silent,
+}
+
 /// What the user sees: live bars on a terminal, phase lines otherwise.
 struct View {
     quiet: bool,
+    out: Out,
     tty: Option<MultiProgress>,
     bars: HashMap<String, ProgressBar>,
     last: HashMap<String, i32>,
 }
 
 impl View {
-    fn new(quiet: bool) -> Self {
-        let tty = (!quiet && std::io::stdout().is_terminal())
-            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
+    fn new(quiet: bool, out: Out) -> Self {
+        let tty = match out {
+            Out::Pull if !quiet && std::io::stdout().is_terminal() => {
+                Some(MultiProgress::with_draw_target(ProgressDrawTarget::stdout()))
+            }
+            Out::Run if !quiet && std::io::stderr().is_terminal() => {
+                Some(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+            }
+            _ => None,
+        };
         View {
-            quiet,
+            quiet: quiet || out == Out::Silent,
+            out,
             tty,
             bars: HashMap::new(),
             last: HashMap::new(),
@@ -108,7 +146,7 @@ impl View {
                 bar.set_message("Pulling fs layer");
                 self.bars.insert(id.clone(), bar);
             } else if self.last.insert(id.clone(), -1).is_none() {
-                println!("{id}: Pulling fs layer");
+                self.plain(&format!("{id}: Pulling fs layer"));
             }
         }
     }
@@ -123,7 +161,7 @@ impl View {
             None => {
                 if self.last.insert(l.id.clone(), l.phase) != Some(l.phase) {
                     if let Some(text) = phase_text(phase, l) {
-                        println!("{}: {text}", l.id);
+                        self.plain(&format!("{}: {text}", l.id));
                     }
                 }
             }
@@ -135,7 +173,9 @@ impl View {
             bar.finish();
         }
         if self.quiet {
-            println!("{}", d.reference);
+            if self.out == Out::Pull {
+                println!("{}", d.reference);
+            }
             return;
         }
         let name = familiar(&d.reference);
@@ -146,7 +186,9 @@ impl View {
             "Downloaded newer image for"
         };
         self.println(&format!("Status: {status} {name}"));
-        self.println(&d.reference);
+        if self.out == Out::Pull {
+            self.println(&d.reference);
+        }
     }
 
     fn abandon(&mut self) {
@@ -160,7 +202,15 @@ impl View {
             Some(mp) if !self.bars.values().all(ProgressBar::is_finished) => {
                 let _ = mp.println(line);
             }
-            _ => println!("{line}"),
+            _ => self.plain(line),
+        }
+    }
+
+    fn plain(&self, line: &str) {
+        match self.out {
+            Out::Pull => println!("{line}"),
+            Out::Run => eprintln!("{line}"),
+            Out::Silent => {}
         }
     }
 }
