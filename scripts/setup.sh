@@ -4,7 +4,7 @@
 # plugins, skopeo), and the benchmark tools.
 set -euo pipefail
 pkgs=(protobuf-compiler docker-registry crun runc busybox-static containernetworking-plugins
-      skopeo iptables hyperfine pigz zstd curl)
+      skopeo iptables hyperfine pigz zstd curl procps tini)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

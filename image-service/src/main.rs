@@ -37,6 +37,9 @@ struct Args {
     /// Registry (HOST:PORT) to reach over plain HTTP; loopback registries always may be.
     #[arg(long = "insecure-registry")]
     insecure_registries: Vec<String>,
+    /// Docker Hub mirror (http://HOST:PORT or https://HOST): docker.io images come from it.
+    #[arg(long = "registry-mirror")]
+    registry_mirrors: Vec<String>,
     /// Layers downloaded at once per pull.
     #[arg(long, default_value_t = 3)]
     max_concurrent_downloads: usize,
@@ -75,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
         read_timeout: cfg.stall_timeout,
         max_retries: cfg.max_retries,
         retry_backoff: std::time::Duration::from_millis(200),
+        mirrors: args.registry_mirrors.clone(),
     })?;
     let store = Arc::new(store);
     let shim = match args.shim_binary {

@@ -567,3 +567,43 @@ fn two_daemons_with_their_own_roots_run_side_by_side() {
     );
     assert_ne!(other.data_root(), env.daemon.data_root());
 }
+
+#[test]
+fn docker_hub_names_resolve_through_a_registry_mirror() {
+    let registry = Registry::start();
+    let img = fixtures::busybox();
+    img.push(&registry.addr(), "library/busybox:latest");
+    let mirror = format!("http://{}", registry.addr());
+    let daemon = Daemon::start(DaemonOpts::default().arg("--registry-mirror").arg(&mirror));
+    let out = daemon.ferry_ok(&["pull", "busybox"]);
+    assert!(
+        out.stdout
+            .starts_with("Using default tag: latest\nlatest: Pulling from library/busybox\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("Status: Downloaded newer image for busybox:latest"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.ends_with("docker.io/library/busybox:latest\n"),
+        "{}",
+        out.stdout
+    );
+    let images = daemon.ferry_ok(&["images"]).stdout;
+    let row = images.lines().nth(1).expect("one image");
+    assert!(
+        row.starts_with("busybox ") && row.contains("latest"),
+        "{images}"
+    );
+    let again = daemon
+        .ferry_ok(&["pull", "docker.io/library/busybox:latest"])
+        .stdout;
+    assert!(
+        again.contains("Status: Image is up to date for busybox:latest"),
+        "{again}"
+    );
+}

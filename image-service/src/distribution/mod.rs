@@ -70,6 +70,9 @@ pub struct RegistryConfig {
     pub max_retries: u32,
     /// First backoff; doubles at each retry (capped at 30 s).
     pub retry_backoff: Duration,
+    /// Docker Hub mirrors (dockerd's `--registry-mirror`): `http://host:port` or
+    /// `https://host`; docker.io images are fetched from the first one.
+    pub mirrors: Vec<String>,
 }
 
 impl Default for RegistryConfig {
@@ -80,6 +83,7 @@ impl Default for RegistryConfig {
             read_timeout: Duration::from_secs(60),
             max_retries: 5,
             retry_backoff: Duration::from_secs(1),
+            mirrors: Vec::new(),
         }
     }
 }
@@ -279,16 +283,27 @@ impl RegistryClient {
     /// Whether `registry` is spoken to in plain HTTP (loopback or configured
     /// insecure), as Docker does by default for 127.0.0.0/8.
     fn is_plain_http(&self, registry: &str) -> bool {
-        self.inner.cfg.insecure.iter().any(|h| h == registry) || is_loopback_host(registry)
+        let http_mirror = |m: &String| m.starts_with("http://") && mirror_host(m) == registry;
+        self.inner.cfg.insecure.iter().any(|h| h == registry)
+            || self.inner.cfg.mirrors.iter().any(http_mirror)
+            || is_loopback_host(registry)
+    }
+
+    /// Where `r`'s v2 API is served: its registry, or the Docker Hub mirror for docker.io.
+    fn host_for<'a>(&'a self, r: &'a Reference) -> &'a str {
+        match self.inner.cfg.mirrors.first() {
+            Some(m) if r.registry() == "docker.io" => mirror_host(m),
+            _ => r.api_host(),
+        }
     }
 
     fn base_url(&self, r: &Reference) -> String {
-        let scheme = if self.is_plain_http(r.api_host()) {
+        let scheme = if self.is_plain_http(self.host_for(r)) {
             "http"
         } else {
             "https"
         };
-        format!("{scheme}://{}", r.api_host())
+        format!("{scheme}://{}", self.host_for(r))
     }
 
     /// One manifest GET, bounded by [`MAX_MANIFEST_BYTES`].
@@ -327,7 +342,7 @@ impl RegistryClient {
     async fn session(&self, r: &Reference) -> Result<Session, DistributionError> {
         let credentials = load_credentials(r.registry())?;
         let oci_ref = oci_client::Reference::with_tag(
-            r.api_host().to_string(),
+            self.host_for(r).to_string(),
             r.repository().to_string(),
             "latest".to_string(),
         );
@@ -364,7 +379,7 @@ impl RegistryClient {
             .registries
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let host = r.api_host();
+        let host = self.host_for(r);
         if let Some(h) = map.get(host).filter(|h| &h.credentials == credentials) {
             let cached = h
                 .manifest_auth
@@ -391,7 +406,7 @@ impl RegistryClient {
             .registries
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(h) = map.get_mut(r.api_host()) {
+        if let Some(h) = map.get_mut(self.host_for(r)) {
             h.manifest_auth
                 .insert(r.repository().to_string(), (auth, Instant::now()));
         }
@@ -554,4 +569,10 @@ fn map_oci_error(e: OciDistributionError, r: &Reference, blob: Option<&str>) -> 
         }
         other => DistributionError::protocol(other.to_string()),
     }
+}
+
+/// "http://127.0.0.1:5000/" → "127.0.0.1:5000".
+fn mirror_host(url: &str) -> &str {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    rest.trim_end_matches('/')
 }

@@ -1,0 +1,350 @@
+//! Containers end to end: the real CLI, a real ferryd, real ferry-shims driving crun and runc,
+//! busybox images built in code and served by a real docker-registry.
+
+use std::time::Duration;
+
+use ferry_integration_tests::fixtures;
+use ferry_integration_tests::{wait_until, Daemon, DaemonOpts, Registry};
+
+struct Env {
+    _registry: Registry,
+    daemon: Daemon,
+    image: String,
+}
+
+impl Env {
+    /// A daemon with busybox pulled.
+    fn new() -> Env {
+        let registry = Registry::start();
+        fixtures::busybox().push(&registry.addr(), "library/busybox:latest");
+        let daemon = Daemon::start(DaemonOpts::default());
+        let image = format!("{}/library/busybox:latest", registry.addr());
+        daemon.ferry_ok(&["pull", "-q", &image]);
+        Env {
+            _registry: registry,
+            daemon,
+            image,
+        }
+    }
+
+    fn ferry(&self, args: &[&str]) -> ferry_integration_tests::CmdOutput {
+        self.daemon.ferry(args)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        self.daemon.ferry_ok(args).stdout
+    }
+
+    fn inspect(&self, name: &str) -> serde_json::Value {
+        let out = self.ok(&["inspect", name]);
+        let v: serde_json::Value = serde_json::from_str(&out).expect("inspect prints JSON");
+        v[0].clone()
+    }
+
+    fn state(&self, name: &str) -> String {
+        self.inspect(name)["State"]["Status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+#[test]
+fn run_prints_output_and_returns_the_exit_code_with_crun_and_runc() {
+    let env = Env::new();
+    for runtime in ["crun", "runc"] {
+        let out = env.ferry(&[
+            "run",
+            "--rm",
+            "--runtime",
+            runtime,
+            &env.image,
+            "echo",
+            "hello",
+        ]);
+        assert_eq!(
+            out.code,
+            Some(0),
+            "{runtime}: {out:?}\n{}",
+            env.daemon.log()
+        );
+        assert_eq!(out.stdout, "hello\n", "{runtime}");
+        let out = env.ferry(&[
+            "run",
+            "--runtime",
+            runtime,
+            "--name",
+            &format!("fail-{runtime}"),
+            &env.image,
+            "sh",
+            "-c",
+            "echo oops >&2; exit 3",
+        ]);
+        assert_eq!(out.code, Some(3), "{runtime}: {out:?}");
+        assert_eq!(out.stderr, "oops\n", "{runtime}");
+        let status = env.ok(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("name=fail-{runtime}"),
+            "--format",
+            "{{.Status}}",
+        ]);
+        assert!(status.starts_with("Exited (3)"), "{runtime}: {status}");
+        assert_eq!(
+            env.inspect(&format!("fail-{runtime}"))["RuntimeUsed"],
+            runtime
+        );
+    }
+    let ps = env.ok(&["ps", "-aq"]);
+    assert_eq!(ps.lines().count(), 2, "--rm containers are gone: {ps}");
+}
+
+#[test]
+fn run_pulls_a_missing_image_first() {
+    let registry = Registry::start();
+    fixtures::busybox().push(&registry.addr(), "library/busybox:latest");
+    let daemon = Daemon::start(DaemonOpts::default());
+    let image = format!("{}/library/busybox", registry.addr());
+    let out = daemon.ferry(&["run", "--rm", &image, "true"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("Unable to find image '{image}:latest' locally")),
+        "{out:?}"
+    );
+    assert!(daemon.ferry_ok(&["images", "-q"]).stdout.lines().count() == 1);
+}
+
+#[test]
+fn detached_container_lifecycle_ps_logs_exec_top_pause_stop_rm() {
+    let env = Env::new();
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        &env.image,
+        "sh",
+        "-c",
+        "echo started; trap 'exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64, "run -d prints the full ID: {id}");
+    let ps = env.ok(&["ps"]);
+    assert!(ps.starts_with("CONTAINER ID"), "{ps}");
+    let row = ps.lines().find(|l| l.ends_with("web")).expect("web listed");
+    assert!(row.starts_with(&id[..12]) && row.contains("Up "), "{row}");
+    assert!(wait_until(Duration::from_secs(5), || env
+        .ok(&["logs", "web"])
+        == "started\n"));
+
+    let out = env.ferry(&["exec", "web", "sh", "-c", "echo from-exec; exit 7"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (Some(7), "from-exec\n"),
+        "{out:?}"
+    );
+    let top = env.ok(&["top", "web"]);
+    assert!(
+        top.lines().next().is_some_and(|h| h.contains("PID")) && top.contains("sh -c"),
+        "{top}"
+    );
+
+    env.ok(&["pause", "web"]);
+    assert_eq!(env.state("web"), "paused");
+    assert!(env
+        .ok(&["ps", "--format", "{{.Status}}"])
+        .contains("(Paused)"));
+    env.ok(&["unpause", "web"]);
+    assert_eq!(env.state("web"), "running");
+
+    let rm = env.ferry(&["rm", "web"]);
+    assert_eq!(rm.code, Some(1));
+    assert!(
+        rm.stderr.contains("You cannot remove a running container"),
+        "{}",
+        rm.stderr
+    );
+    env.ok(&["stop", "-t", "5", "web"]);
+    let st = env.inspect("web");
+    assert_eq!(st["State"]["Status"], "exited");
+    assert_eq!(st["State"]["ExitCode"], 0, "the TERM trap ran");
+    let exec = env.ferry(&["exec", "web", "true"]);
+    assert_ne!(exec.code, Some(0));
+    assert!(exec.stderr.contains("is not running"), "{}", exec.stderr);
+    env.ok(&["rm", "web"]);
+    assert_eq!(env.ok(&["ps", "-aq"]), "");
+    let gone = env.ferry(&["logs", "web"]);
+    assert!(
+        gone.stderr.contains("No such container: web"),
+        "{}",
+        gone.stderr
+    );
+}
+
+#[test]
+fn names_conflict_and_bad_input_change_nothing() {
+    let env = Env::new();
+    env.ok(&["create", "--name", "one", &env.image, "true"]);
+    let dup = env.ferry(&["run", "--name", "one", &env.image, "true"]);
+    assert_eq!(dup.code, Some(125), "{dup:?}");
+    assert!(dup.stderr.contains("is already in use"), "{}", dup.stderr);
+    let bad_mount = env.ferry(&[
+        "run",
+        "-v",
+        "/nonexistent/ferry-src:/data",
+        &env.image,
+        "true",
+    ]);
+    assert_eq!(bad_mount.code, Some(125));
+    assert!(
+        bad_mount.stderr.contains("bind source path does not exist"),
+        "{}",
+        bad_mount.stderr
+    );
+    let bad_flag = env.ferry(&["run", "--memory", "lots", &env.image, "true"]);
+    assert_eq!(bad_flag.code, Some(125), "{bad_flag:?}");
+    let not_found = env.ferry(&["run", &env.image, "nosuchcommand"]);
+    assert_eq!(not_found.code, Some(127), "{not_found:?}");
+    let ps = env.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(ps.lines().any(|n| n == "one"), "{ps}");
+    assert_eq!(
+        ps.lines().count(),
+        2,
+        "only `one` and the container whose command was not found: {ps}"
+    );
+}
+
+#[test]
+fn bind_mounts_env_workdir_user_and_read_only_root() {
+    let env = Env::new();
+    let dir = ferry_integration_tests::var_tmpdir("ferry-bind-");
+    std::fs::write(dir.path().join("in.txt"), "from host\n").expect("write");
+    let vol = format!("{}:/data", dir.path().display());
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &vol,
+        "-e",
+        "GREETING=hi",
+        "-w",
+        "/data",
+        "-u",
+        "app",
+        &env.image,
+        "sh",
+        "-c",
+        "cat in.txt; echo $GREETING; pwd; id -u; echo out > /tmp/x && echo tmp-ok",
+    ]);
+    assert_eq!(out, "from host\nhi\n/data\n1000\ntmp-ok\n");
+    let ro = env.ferry(&[
+        "run",
+        "--rm",
+        "--read-only",
+        &env.image,
+        "sh",
+        "-c",
+        "echo x > /x",
+    ]);
+    assert_ne!(ro.code, Some(0), "read-only root refuses writes: {ro:?}");
+}
+
+#[test]
+fn restart_policy_on_failure_restarts_then_gives_up() {
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        &env.image,
+        "sh",
+        "-c",
+        "exit 1",
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let i = env.inspect("flaky");
+            i["State"]["Status"] == "exited" && i["RestartCount"] == 2
+        }),
+        "{}",
+        env.inspect("flaky")
+    );
+    assert_eq!(env.inspect("flaky")["State"]["ExitCode"], 1);
+}
+
+#[test]
+fn containers_survive_a_ferryd_crash_and_are_readopted() {
+    let mut env = Env::new();
+    let n = 20;
+    for i in 0..n {
+        env.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &format!("c{i}"),
+            &env.image,
+            "sh",
+            "-c",
+            "echo up; while true; do sleep 0.2; done",
+        ]);
+    }
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "short",
+        &env.image,
+        "sh",
+        "-c",
+        "echo bye; sleep 1; exit 5",
+    ]);
+    env.daemon.kill9();
+    std::thread::sleep(Duration::from_secs(2)); // `short` exits while ferryd is down
+    env.daemon.restart();
+    let running = env.ok(&["ps", "-q"]);
+    assert_eq!(
+        running.lines().count(),
+        n,
+        "{running}\n{}",
+        env.daemon.log()
+    );
+    let short = env.inspect("short");
+    assert_eq!(short["State"]["Status"], "exited");
+    assert_eq!(
+        short["State"]["ExitCode"], 5,
+        "the real exit code, learnt after the restart"
+    );
+    assert_eq!(env.ok(&["logs", "short"]), "bye\n");
+    assert_eq!(
+        env.ok(&["exec", "c7", "echo", "still-here"]),
+        "still-here\n"
+    );
+    assert_eq!(env.ok(&["logs", "c3"]), "up\n");
+    env.ok(&["stop", "-t", "1", "c0"]);
+    assert_eq!(env.state("c0"), "exited");
+    let all: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
+    let mut args = vec!["rm", "-f"];
+    args.extend(all.iter().map(String::as_str));
+    env.ok(&args);
+}
+
+#[test]
+fn wait_returns_the_exit_code() {
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "w",
+        &env.image,
+        "sh",
+        "-c",
+        "sleep 0.5; exit 4",
+    ]);
+    assert_eq!(env.ok(&["wait", "w"]), "4\n");
+}
