@@ -69,7 +69,11 @@ impl Failed {
 /// Docker's `toStatusError`: the command was not found (127), could not be invoked (126), or
 /// anything else went wrong in the daemon (125).
 pub(crate) fn start_exit_code(message: &str) -> i32 {
+    // runc says `executable file not found in $PATH`, crun `executable file `x` not found in
+    // $PATH: No such file or directory`.
+    let message = message.to_ascii_lowercase();
     if message.contains("executable file not found")
+        || message.contains("not found in $path")
         || message.contains("no such file or directory")
     {
         127
@@ -100,6 +104,10 @@ mod tests {
     fn start_failures_map_to_docker_exit_codes() {
         let cases = [
             ("exec: \"nosuch\": executable file not found in $PATH", 127),
+            (
+                "executable file `nosuch` not found in $PATH: No such file or directory",
+                127,
+            ),
             ("exec /bin/x: no such file or directory", 127),
             ("exec /etc: permission denied", 126),
             ("exec /etc: is a directory", 126),

@@ -3,9 +3,22 @@
 mod client;
 mod commands;
 mod errors;
+mod io;
+mod opts;
 mod render;
 
 use clap::{Parser, Subcommand};
+
+use commands::{
+    attach::AttachArgs,
+    exec::ExecArgs,
+    inspect::InspectArgs,
+    lifecycle::{KillArgs, NamesArgs, PruneArgs, RenameArgs, RmArgs, StopArgs},
+    logs::LogsArgs,
+    ps::PsArgs,
+    run::{CreateArgs, RunArgs, StartArgs},
+    top::TopArgs,
+};
 
 /// A container engine with Docker's habits.
 #[derive(Debug, Parser)]
@@ -33,6 +46,62 @@ enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// List containers
+    Ps(PsArgs),
+    /// Manage containers
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    #[command(flatten)]
+    Verb(ContainerVerb),
+}
+
+/// The container verbs Docker has both at the top level and under `container`.
+#[derive(Debug, Subcommand)]
+enum ContainerVerb {
+    /// Create and run a new container from an image
+    Run(Box<RunArgs>),
+    /// Create a new container
+    Create(Box<CreateArgs>),
+    /// Start one or more stopped containers
+    Start(StartArgs),
+    /// Stop one or more running containers
+    Stop(StopArgs),
+    /// Kill one or more running containers
+    Kill(KillArgs),
+    /// Restart one or more containers
+    Restart(StopArgs),
+    /// Remove one or more containers
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// Pause all processes within one or more containers
+    Pause(NamesArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(NamesArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(NamesArgs),
+    /// Rename a container
+    Rename(RenameArgs),
+    /// Fetch the logs of a container
+    Logs(LogsArgs),
+    /// Execute a command in a running container
+    Exec(ExecArgs),
+    /// Display the running processes of a container
+    Top(TopArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(AttachArgs),
+    /// Return low-level information on containers
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ContainerCommand {
+    /// List containers
+    #[command(name = "ls", aliases = ["ps", "list"])]
+    Ls(PsArgs),
+    /// Remove all stopped containers
+    Prune(PruneArgs),
+    #[command(flatten)]
+    Verb(ContainerVerb),
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,7 +119,10 @@ enum ImageCommand {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => exit_usage(&e),
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -72,9 +144,333 @@ async fn run(cli: Cli) -> i32 {
         }
         Command::Image(ImageCommand::Mount(a)) => commands::mount::mount(&cli.host, a).await,
         Command::Image(ImageCommand::Unmount(a)) => commands::mount::unmount(&cli.host, a).await,
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => {
+            commands::ps::run(&cli.host, a).await
+        }
+        Command::Container(ContainerCommand::Prune(a)) => {
+            commands::lifecycle::prune(&cli.host, a).await
+        }
+        Command::Verb(v) | Command::Container(ContainerCommand::Verb(v)) => {
+            verb(&cli.host, v).await
+        }
     };
     match res {
         Ok(code) => code,
         Err(e) => errors::report(&e),
+    }
+}
+
+async fn verb(host: &str, v: ContainerVerb) -> anyhow::Result<i32> {
+    use commands::{attach, exec, inspect, lifecycle, logs, run, top};
+    match v {
+        ContainerVerb::Run(a) => run::run(host, *a).await,
+        ContainerVerb::Create(a) => run::create_cmd(host, *a).await,
+        ContainerVerb::Start(a) => run::start(host, a).await,
+        ContainerVerb::Stop(a) => lifecycle::stop(host, a).await,
+        ContainerVerb::Kill(a) => lifecycle::kill(host, a).await,
+        ContainerVerb::Restart(a) => lifecycle::restart(host, a).await,
+        ContainerVerb::Rm(a) => lifecycle::rm(host, a).await,
+        ContainerVerb::Pause(a) => lifecycle::pause(host, a).await,
+        ContainerVerb::Unpause(a) => lifecycle::unpause(host, a).await,
+        ContainerVerb::Wait(a) => lifecycle::wait(host, a).await,
+        ContainerVerb::Rename(a) => lifecycle::rename(host, a).await,
+        ContainerVerb::Logs(a) => logs::run(host, a).await,
+        ContainerVerb::Exec(a) => exec::run(host, a).await,
+        ContainerVerb::Top(a) => top::run(host, a).await,
+        ContainerVerb::Attach(a) => attach::attach(host, a).await,
+        ContainerVerb::Inspect(a) => inspect::run(host, a).await,
+    }
+}
+
+/// Usage errors: help and version as clap prints them; the image verbs keep clap's status 2;
+/// the container verbs exit 125 as Docker's CLI does for a bad flag.
+fn exit_usage(e: &clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let clap_status = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+        || matches!(verb_of(&args), None | Some("pull" | "images" | "image"));
+    if clap_status {
+        e.exit();
+    }
+    let _ = e.print();
+    std::process::exit(125)
+}
+
+/// The subcommand named in argv, skipping the global `-H/--host` option.
+fn verb_of(args: &[String]) -> Option<&str> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-H" | "--host" => {
+                it.next();
+            }
+            s if s.starts_with('-') => {}
+            s => return Some(s),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_proto::containers::v1::{ContainerConfig, Mount};
+
+    use super::*;
+    use crate::opts::testenv::FakeEnv;
+
+    fn parse(argv: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("ferry").chain(argv.iter().copied()))
+    }
+
+    fn run_flags(argv: &[&str]) -> opts::CreateFlags {
+        match parse(argv).map(|c| c.command) {
+            Ok(Command::Verb(ContainerVerb::Run(a)))
+            | Ok(Command::Container(ContainerCommand::Verb(ContainerVerb::Run(a)))) => a.flags,
+            Ok(Command::Verb(ContainerVerb::Create(a))) => a.flags,
+            other => panic!("{argv:?} parsed as {other:?}"),
+        }
+    }
+
+    fn config(argv: &[&str]) -> ContainerConfig {
+        let env = FakeEnv {
+            vars: vec![("HOME", "/root"), ("TERM", "xterm")],
+            files: vec![("env.list", "# c\nA=from-file\nTERM\n\nB=2\n")],
+        };
+        run_flags(argv).to_config(&env).expect("config")
+    }
+
+    fn mount(kind: &str, src: &str, dst: &str, ro: bool) -> Mount {
+        Mount {
+            r#type: kind.into(),
+            source: src.into(),
+            destination: dst.into(),
+            read_only: ro,
+        }
+    }
+
+    #[test]
+    fn run_flags_map_into_container_config() {
+        type Check = fn(&ContainerConfig);
+        let cases: &[(&[&str], Check)] = &[
+            (&["run", "busybox"], |c| {
+                assert_eq!(c.image, "busybox");
+                assert!(c.cmd.is_empty() && c.entrypoint.is_none());
+                assert_eq!(c.restart, "no");
+            }),
+            (&["run", "busybox", "ls", "-l", "--rm"], |c| {
+                assert_eq!(c.cmd, ["ls", "-l", "--rm"]);
+                assert!(!c.auto_remove);
+            }),
+            (&["run", "-it", "--rm", "busybox", "sh"], |c| {
+                assert!(c.tty && c.open_stdin && c.auto_remove);
+            }),
+            (
+                &["run", "-e", "A=1", "-e", "HOME", "-e", "UNSET", "busybox"],
+                |c| {
+                    assert_eq!(c.env, ["A=1", "HOME=/root"]);
+                },
+            ),
+            (
+                &["run", "--env-file", "env.list", "-e", "A=flag", "busybox"],
+                |c| {
+                    assert_eq!(c.env, ["A=from-file", "TERM=xterm", "B=2", "A=flag"]);
+                },
+            ),
+            (
+                &["run", "-h", "box", "-w", "/w", "-u", "1000:1000", "busybox"],
+                |c| {
+                    assert_eq!(c.hostname, "box");
+                    assert_eq!(c.workdir, "/w");
+                    assert_eq!(c.user, "1000:1000");
+                },
+            ),
+            (&["run", "--entrypoint", "", "busybox"], |c| {
+                assert_eq!(c.entrypoint.as_deref(), Some(""));
+            }),
+            (
+                &["run", "--entrypoint=/bin/sh", "busybox", "-c", "true"],
+                |c| {
+                    assert_eq!(c.entrypoint.as_deref(), Some("/bin/sh"));
+                    assert_eq!(c.cmd, ["-c", "true"]);
+                },
+            ),
+            (
+                &[
+                    "run",
+                    "-v",
+                    "/h:/c:ro",
+                    "-v",
+                    "data:/d",
+                    "--mount",
+                    "type=tmpfs,dst=/t",
+                    "busybox",
+                ],
+                |c| {
+                    assert_eq!(
+                        c.mounts,
+                        [
+                            mount("bind", "/h", "/c", true),
+                            mount("volume", "data", "/d", false),
+                            mount("tmpfs", "", "/t", false),
+                        ]
+                    );
+                },
+            ),
+            (
+                &[
+                    "run",
+                    "-m",
+                    "512m",
+                    "--cpus",
+                    "1.5",
+                    "--pids-limit",
+                    "-1",
+                    "busybox",
+                ],
+                |c| {
+                    assert_eq!(c.memory, 512 << 20);
+                    assert_eq!(c.cpus, 1.5);
+                    assert_eq!(c.pids_limit, -1);
+                },
+            ),
+            (
+                &[
+                    "run",
+                    "--read-only",
+                    "--privileged",
+                    "--init",
+                    "--cap-add",
+                    "NET_ADMIN",
+                    "--cap-drop",
+                    "ALL",
+                    "--security-opt",
+                    "no-new-privileges",
+                    "busybox",
+                ],
+                |c| {
+                    assert!(c.read_only && c.privileged && c.init && c.no_new_privileges);
+                    assert_eq!(c.cap_add, ["NET_ADMIN"]);
+                    assert_eq!(c.cap_drop, ["ALL"]);
+                },
+            ),
+            (
+                &[
+                    "run",
+                    "--network",
+                    "none",
+                    "-l",
+                    "a=1",
+                    "--label",
+                    "b",
+                    "--runtime",
+                    "runc",
+                    "--restart",
+                    "on-failure:3",
+                    "busybox",
+                ],
+                |c| {
+                    assert_eq!(c.network, "none");
+                    assert_eq!(c.labels.get("a").map(String::as_str), Some("1"));
+                    assert_eq!(c.labels.get("b").map(String::as_str), Some(""));
+                    assert_eq!(c.runtime, "runc");
+                    assert_eq!(c.restart, "on-failure:3");
+                },
+            ),
+            (
+                &[
+                    "run",
+                    "--log-opt",
+                    "max-size=10m",
+                    "--log-opt",
+                    "max-file=3",
+                    "busybox",
+                ],
+                |c| {
+                    assert_eq!((c.log_max_size, c.log_max_file), (10 << 20, 3));
+                },
+            ),
+            (&["container", "run", "--name", "web", "busybox"], |c| {
+                assert_eq!(c.image, "busybox");
+            }),
+            (&["create", "-t", "alpine", "top"], |c| {
+                assert!(c.tty && !c.open_stdin);
+                assert_eq!(c.cmd, ["top"]);
+            }),
+        ];
+        for (argv, check) in cases {
+            check(&config(argv));
+        }
+    }
+
+    #[test]
+    fn bad_run_flags_are_rejected() {
+        for argv in [
+            &["run", "--restart", "sometimes", "busybox"][..],
+            &["run", "-m", "lots", "busybox"],
+            &["run", "-v", "/a:relative", "busybox"],
+            &["run", "--mount", "type=bind,src=x,dst=/y", "busybox"],
+            &["run", "--security-opt", "seccomp=unconfined", "busybox"],
+            &["run", "--log-opt", "max-file=0", "busybox"],
+            &["run", "--cpus", "x", "busybox"],
+            &["run"],
+        ] {
+            assert!(parse(argv).is_err(), "{argv:?}");
+        }
+        let flags = run_flags(&["run", "--rm", "--restart", "always", "busybox"]);
+        let env = FakeEnv {
+            vars: vec![],
+            files: vec![],
+        };
+        assert!(flags.to_config(&env).is_err());
+        let flags = run_flags(&["run", "--env-file", "missing", "busybox"]);
+        assert!(flags.to_config(&env).is_err());
+    }
+
+    #[test]
+    fn help_is_long_only_for_run_and_create() {
+        assert_eq!(
+            parse(&["run", "--help"]).map(|_| ()).map_err(|e| e.kind()),
+            Err(clap::error::ErrorKind::DisplayHelp)
+        );
+        assert_eq!(
+            run_flags(&["create", "-h", "x", "busybox"])
+                .hostname
+                .as_deref(),
+            Some("x")
+        );
+        assert!(parse(&["ps", "--help"]).is_err());
+        assert!(parse(&["logs", "-f", "--tail", "10", "-t", "web"]).is_ok());
+        assert!(parse(&["container", "ls", "-a"]).is_ok());
+        assert!(parse(&["container", "list", "-q"]).is_ok());
+        assert!(parse(&["container", "prune", "-f"]).is_ok());
+        assert!(parse(&["exec", "-it", "web", "sh", "-c", "ls -l"]).is_ok());
+        assert!(parse(&["top", "web", "-o", "pid"]).is_ok());
+        assert!(parse(&["attach", "--sig-proxy=false", "web"]).is_ok());
+        assert!(parse(&["stop", "-t", "3", "a", "b"]).is_ok());
+        assert!(parse(&["kill", "-s", "HUP", "a"]).is_ok());
+        assert!(parse(&[
+            "run",
+            "-d",
+            "--sig-proxy=false",
+            "--detach-keys",
+            "ctrl-a",
+            "x"
+        ])
+        .is_ok());
+        assert!(parse(&["pull", "busybox"]).is_ok());
+    }
+
+    #[test]
+    fn usage_errors_find_the_verb() {
+        let v = |a: &[&str]| {
+            let args: Vec<String> = a.iter().map(|s| s.to_string()).collect();
+            verb_of(&args).map(String::from)
+        };
+        assert_eq!(
+            v(&["-H", "unix:///x", "run", "--bad"]).as_deref(),
+            Some("run")
+        );
+        assert_eq!(v(&["--host=unix:///x", "pull"]).as_deref(), Some("pull"));
+        assert_eq!(v(&["--bogus"]), None);
     }
 }

@@ -1,6 +1,8 @@
 //! Docker's output conventions: tables aligned like Go's tabwriter (min width 10, padding 3),
 //! sizes in decimal units with 3 significant digits, durations in words.
 
+pub(crate) mod template;
+
 /// Docker's `units.HumanSizeWithPrecision(size, 3)`: 999B, 13.3kB, 4.26MB.
 pub(crate) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
@@ -56,6 +58,11 @@ pub(crate) fn ago(unix: i64, now: i64) -> String {
 
 /// Renders rows like `tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)`.
 pub(crate) fn table(rows: &[Vec<String>]) -> String {
+    table_min(rows, 10)
+}
+
+/// Renders rows like `tabwriter.NewWriter(out, min_width, 1, 3, ' ', 0)`.
+pub(crate) fn table_min(rows: &[Vec<String>], min_width: usize) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {
@@ -65,7 +72,7 @@ pub(crate) fn table(rows: &[Vec<String>]) -> String {
                 .map(|s| s.chars().count())
                 .max()
                 .unwrap_or(0);
-            (w + 3).max(10)
+            (w + 3).max(min_width)
         })
         .collect();
     let mut out = String::new();

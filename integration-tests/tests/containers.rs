@@ -340,11 +340,11 @@ fn wait_returns_the_exit_code() {
         "run",
         "-d",
         "--name",
-        "w",
+        "waiter",
         &env.image,
         "sh",
         "-c",
         "sleep 0.5; exit 4",
     ]);
-    assert_eq!(env.ok(&["wait", "w"]), "4\n");
+    assert_eq!(env.ok(&["wait", "waiter"]), "4\n");
 }

@@ -1,3 +1,11 @@
+pub(crate) mod attach;
+pub(crate) mod exec;
 pub(crate) mod images;
+pub(crate) mod inspect;
+pub(crate) mod lifecycle;
+pub(crate) mod logs;
 pub(crate) mod mount;
+pub(crate) mod ps;
 pub(crate) mod pull;
+pub(crate) mod run;
+pub(crate) mod top;

@@ -13,6 +13,24 @@ use super::record::State;
 use super::shim::Shim;
 use crate::error::{Error, Result};
 
+/// An attach that is connected, or waiting for the container to start.
+#[derive(Debug)]
+pub enum PendingAttach {
+    Ready(Box<ShimAttach>),
+    Waiting(tokio::sync::oneshot::Receiver<Result<ShimAttach>>),
+}
+
+impl PendingAttach {
+    pub async fn ready(self) -> Result<ShimAttach> {
+        match self {
+            PendingAttach::Ready(a) => Ok(*a),
+            PendingAttach::Waiting(rx) => rx.await.map_err(|_| {
+                Error::Conflict("the container was removed before it started".into())
+            })?,
+        }
+    }
+}
+
 /// A live attachment: the shim's output stream and a sender for input (stdin, resize, close).
 #[derive(Debug)]
 pub struct ShimAttach {
@@ -21,36 +39,31 @@ pub struct ShimAttach {
 }
 
 impl Containers {
-    /// Attaches to the container's main process, waiting for it to start if it has not.
-    pub async fn attach(self: &Arc<Self>, query: &str) -> Result<ShimAttach> {
+    /// Attaches to the container's main process. For a container that has not started, the
+    /// attach is registered now (so the start that follows cannot miss it) and completes when
+    /// the process is about to run.
+    pub async fn attach(self: &Arc<Self>, query: &str) -> Result<PendingAttach> {
         let rec = self.get(query)?;
-        let waiter = {
-            let _g = self.lock(&rec.id).await;
-            let rec = self.get(&rec.id)?;
-            match rec.state {
-                State::Running | State::Paused => {
-                    return open_attach(self.shim(&rec).await?, &rec.id, "").await
-                }
-                State::Created | State::Exited | State::Restarting => {
-                    let (tx, rx) = tokio::sync::oneshot::channel();
-                    self.attach_waiters
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .entry(rec.id.clone())
-                        .or_default()
-                        .push(tx);
-                    rx
-                }
-                State::Dead => {
-                    return Err(Error::Conflict(
-                        "You cannot attach to a stopped container, start it first".into(),
-                    ))
-                }
+        let _g = self.lock(&rec.id).await;
+        let rec = self.get(&rec.id)?;
+        match rec.state {
+            State::Running | State::Paused => {
+                let attach = open_attach(self.shim(&rec).await?, &rec.id, "").await?;
+                Ok(PendingAttach::Ready(Box::new(attach)))
             }
-        };
-        waiter
-            .await
-            .map_err(|_| Error::Conflict("the container was removed before it started".into()))?
+            State::Created | State::Exited | State::Restarting => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let mut waiters = self
+                    .attach_waiters
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                waiters.entry(rec.id.clone()).or_default().push(tx);
+                Ok(PendingAttach::Waiting(rx))
+            }
+            State::Dead => Err(Error::Conflict(
+                "You cannot attach to a stopped container, start it first".into(),
+            )),
+        }
     }
 
     /// Called between the shim's create and start: connects every waiting attacher.

@@ -560,7 +560,10 @@ pub(crate) fn now() -> String {
 /// Docker's exit codes for a process that never ran.
 pub(crate) fn start_exit_code(msg: &str) -> i32 {
     let m = msg.to_ascii_lowercase();
-    if m.contains("executable file not found") || m.contains("no such file or directory") {
+    if m.contains("executable file not found")
+        || m.contains("not found in $path")
+        || m.contains("no such file or directory")
+    {
         127
     } else if m.contains("permission denied") {
         126

@@ -6,7 +6,8 @@
 //!                                      hostname, hosts, resolv.conf
 //! <data-root>/containers/<id>/upper    the container's writable layer
 //! <data-root>/containers/<id>/work     overlayfs work dir
-//! <exec-root>/containers/<id>/         0700: config.json, rootfs (mount point), shim.sock
+//! <exec-root>/containers/<id>/         0700: config.json, rootfs (mount point)
+//! <exec-root>/s/<id[..20]>.sock        0700 directory: the shim's socket (short path)
 //! ```
 
 use std::os::unix::fs::PermissionsExt;
@@ -21,6 +22,9 @@ use crate::snapshots::mounts_is_mounted;
 pub struct Paths {
     pub state: PathBuf,
     pub bundle: PathBuf,
+    /// The shim's socket: `<exec-root>/s/<first 20 hex of the ID>.sock`, short because a unix
+    /// socket path is limited to 107 bytes; `s/` is 0700.
+    socket: PathBuf,
 }
 
 impl Paths {
@@ -28,6 +32,9 @@ impl Paths {
         Paths {
             state: data_root.join("containers").join(id),
             bundle: exec_root.join("containers").join(id),
+            socket: exec_root
+                .join("s")
+                .join(format!("{}.sock", &id[..id.len().min(20)])),
         }
     }
 
@@ -36,7 +43,7 @@ impl Paths {
     }
 
     pub fn socket(&self) -> PathBuf {
-        self.bundle.join("shim.sock")
+        self.socket.clone()
     }
 
     pub fn log(&self, id: &str) -> PathBuf {

@@ -157,6 +157,7 @@ fn test_client() -> RegistryClient {
         read_timeout: Duration::from_secs(5),
         max_retries: 2,
         retry_backoff: Duration::from_millis(10),
+        mirrors: vec![],
     })
     .unwrap()
 }

@@ -210,13 +210,22 @@ impl pb::containers_server::Containers for ContainersService {
             .message()
             .await?
             .ok_or_else(|| Status::invalid_argument("attach: no container named"))?;
-        let attach = self.inner.attach(&first.id).await.map_err(st)?;
-        forward_input(input, attach.input.clone(), |m| {
-            m.input.map(conv::attach_input)
-        });
-        Ok(Response::new(Box::pin(
-            output_stream(attach).map(|r| r.map(conv::output)),
-        )))
+        let pending = self.inner.attach(&first.id).await.map_err(st)?;
+        // Input that arrives before the process starts waits in this channel.
+        let (tx, rx) = mpsc::channel(64);
+        forward_input(input, tx, |m| m.input.map(conv::attach_input));
+        let stream = async_stream::stream! {
+            let attach = match pending.ready().await {
+                Ok(a) => a,
+                Err(e) => { yield Err(st(e)); return; }
+            };
+            pump(rx, attach.input.clone());
+            let mut out = Box::pin(output_stream(attach));
+            while let Some(item) = out.next().await {
+                yield item.map(conv::output);
+            }
+        };
+        Ok(Response::new(Box::pin(stream)))
     }
 
     #[tracing::instrument(skip_all, fields(id = %req.get_ref().id))]
@@ -284,6 +293,17 @@ impl pb::containers_server::Containers for ContainersService {
         let processes = rows.into_iter().map(|cells| pb::Row { cells }).collect();
         Ok(Response::new(pb::TopResponse { titles, processes }))
     }
+}
+
+/// Moves buffered input to the shim once the attachment exists.
+fn pump(mut rx: mpsc::Receiver<shim::AttachInput>, tx: mpsc::Sender<shim::AttachInput>) {
+    tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            if tx.send(m).await.is_err() {
+                break;
+            }
+        }
+    });
 }
 
 /// Copies the client's input messages to the shim until either side closes.
