@@ -43,6 +43,9 @@ struct Args {
     /// Layers downloaded at once per pull.
     #[arg(long, default_value_t = 3)]
     max_concurrent_downloads: usize,
+    /// Cap on one layer's decompressed size, in bytes (a gzip bomb costs at most this much).
+    #[arg(long, default_value_t = 64 << 30)]
+    max_layer_size: u64,
     /// Attempts per layer download before the pull fails (a dropped connection resumes).
     #[arg(long, default_value_t = 5)]
     max_download_attempts: u32,
@@ -66,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
     cfg.insecure_registries = args.insecure_registries;
     cfg.max_concurrent_downloads = args.max_concurrent_downloads.max(1);
     cfg.max_retries = args.max_download_attempts.saturating_sub(1);
+    cfg.max_layer_bytes = args.max_layer_size;
     cfg.stall_timeout = std::time::Duration::from_secs(args.registry_timeout.max(1));
 
     let store = {

@@ -607,3 +607,43 @@ fn docker_hub_names_resolve_through_a_registry_mirror() {
         "{again}"
     );
 }
+
+#[test]
+fn a_layer_over_the_decompressed_size_cap_is_refused() {
+    let registry = Registry::start();
+    let reference = format!("{}/app/multi:1", registry.addr());
+    fixtures::multi_layer().push(&registry.addr(), "app/multi:1");
+    // busybox-static alone decompresses to ~1 MB: a 64 KiB cap stands in for a gzip bomb.
+    let daemon = Daemon::start(DaemonOpts::default().arg("--max-layer-size").arg("65536"));
+    let out = daemon.ferry(&["pull", &reference]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("exceeds 65536 bytes"), "{}", out.stderr);
+    assert_store_empty(&daemon);
+}
+
+#[test]
+fn a_full_disk_is_a_clear_error_and_commits_nothing() {
+    let env = Env::new();
+    let reference = env.push(&fixtures::multi_layer(), "app/multi:1");
+    // The data root on a 1 MiB tmpfs: the busybox layer alone does not fit.
+    let mut daemon = Daemon::start(DaemonOpts::default());
+    daemon.stop();
+    let root = daemon.data_root();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&root)
+        .status()
+        .expect("mount tmpfs");
+    assert!(status.success());
+    daemon.restart();
+    let out = daemon.ferry(&["pull", &reference]);
+    let left = entries(&root.join("content/ingest")).len() + entries(&root.join("snapshots")).len();
+    daemon.kill9();
+    let _ = std::process::Command::new("umount")
+        .arg("-l")
+        .arg(&root)
+        .status();
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("no space left on"), "{}", out.stderr);
+    assert_eq!(left, 0, "a failed pull left files behind");
+}
