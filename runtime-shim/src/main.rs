@@ -107,6 +107,7 @@ fn config(args: &Args) -> anyhow::Result<ShimConfig> {
         runtime_root: abs(&args.runtime_root)?,
         runtime: RuntimeKind::parse(&args.runtime)
             .with_context(|| format!("unknown runtime {:?} (crun or runc)", args.runtime))?,
+        console_prefix: abs(&args.socket.with_extension(""))?,
     })
 }
 

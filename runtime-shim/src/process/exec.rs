@@ -2,6 +2,7 @@
 //! StartExec with `exec --detach --pid-file`, then tracked like init (the shim is their
 //! subreaper once the runtime exits). Their output is not logged, only streamed to Attach.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::status::{Exit, Status};
@@ -134,7 +135,7 @@ impl Container {
         let spec = self.state_dir.join(format!("exec-{exec_id}.json"));
         let pid_file = self.state_dir.join(format!("exec-{exec_id}.pid"));
         let _ = std::fs::remove_file(&pid_file);
-        let console = self.state_dir.join(format!("console-{exec_id}.sock"));
+        let console = PathBuf::from(format!("{}-{exec_id}.sock", self.console_prefix.display()));
         let (plan, child) = IoPlan::new(terminal, io.has_stdin(), &console)?;
         let opts = ExecOpts {
             process: &spec,

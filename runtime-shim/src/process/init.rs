@@ -49,6 +49,7 @@ pub struct Container {
     pub warning: Option<String>,
     pub(super) runtime: Runtime,
     pub(super) state_dir: PathBuf,
+    pub(super) console_prefix: PathBuf,
     pub(super) reaper: Reaper,
     pub init: Arc<Process>,
     /// Last status set by a runtime call; `Stopped` is derived from the init's exit.
@@ -100,6 +101,7 @@ impl Container {
             warning,
             runtime: rt,
             state_dir: cfg.state_dir.clone(),
+            console_prefix: cfg.console_prefix.clone(),
             reaper: reaper.clone(),
             init,
             status: Mutex::new(Status::Created),
@@ -119,7 +121,7 @@ impl Container {
     ) -> Result<(i32, Arc<ProcessIo>)> {
         let pid_file = cfg.state_dir.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
-        let console = cfg.state_dir.join("console-init.sock");
+        let console = cfg.console_socket("init");
         let (plan, child) = IoPlan::new(o.terminal, o.stdin, &console)?;
         let opts = CreateOpts {
             bundle,

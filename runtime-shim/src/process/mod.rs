@@ -13,7 +13,7 @@
 //!   init.pid            runtime --pid-file for create
 //!   runtime-*.log       runtime --log for create/exec (errors are read back from it)
 //!   exec-<eid>.json     process spec of an exec; exec-<eid>.pid its pid file
-//!   console-*.sock      transient --console-socket listeners
+//!   (console sockets live beside the shim socket: <socket>-<process>.sock, short paths)
 //! ```
 
 pub mod exec;
@@ -47,6 +47,15 @@ pub struct ShimConfig {
     pub state_dir: PathBuf,
     pub runtime_root: PathBuf,
     pub runtime: RuntimeKind,
+    /// Console sockets are `<prefix>-<process>.sock`: beside the shim's socket, because a unix
+    /// socket path must fit in 107 bytes and the state dir can be deep.
+    pub console_prefix: PathBuf,
+}
+
+impl ShimConfig {
+    pub fn console_socket(&self, process: &str) -> PathBuf {
+        PathBuf::from(format!("{}-{process}.sock", self.console_prefix.display()))
+    }
 }
 
 /// A process the runtime started: init or exec.
