@@ -348,3 +348,103 @@ fn wait_returns_the_exit_code() {
     ]);
     assert_eq!(env.ok(&["wait", "waiter"]), "4\n");
 }
+
+/// Pids of the ferry-shim serving `id` (its command line names the container).
+fn shim_pids(id: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("proc").flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("ferry-shim") && cmdline.contains(id) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+#[test]
+fn a_shim_that_dies_leaves_its_container_exited_or_dead_never_running() {
+    let env = Env::new();
+    let id = env.ok(&["run", "-d", "--name", "orphan", &env.image, "sleep", "1000"]);
+    let pids = shim_pids(id.trim());
+    assert_eq!(pids.len(), 1, "one shim per container");
+    // SAFETY: signalling a process we found by pid.
+    unsafe { libc::kill(pids[0], libc::SIGKILL) };
+    assert!(
+        wait_until(Duration::from_secs(10), || env.state("orphan") != "running"),
+        "still running: {}",
+        env.inspect("orphan")
+    );
+    let st = env.inspect("orphan");
+    let status = st["State"]["Status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(status == "dead" || status == "exited", "{st}");
+    if status == "dead" {
+        assert!(
+            st["State"]["Error"]
+                .as_str()
+                .is_some_and(|e| e.contains("shim")),
+            "{st}"
+        );
+    }
+    let pid = st["State"]["Pid"].as_i64().unwrap_or(0);
+    let cgroup = format!("/ferry/{}", id.trim());
+    let orphan_alive = || {
+        std::fs::read_dir("/proc")
+            .expect("proc")
+            .flatten()
+            .any(|e| {
+                std::fs::read_to_string(e.path().join("cgroup")).is_ok_and(|c| c.contains(&cgroup))
+            })
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || !orphan_alive()),
+        "the container's processes outlived its shim (pid {pid})"
+    );
+    env.ok(&["rm", "-f", "orphan"]);
+}
+
+#[test]
+fn json_file_logs_rotate_with_log_opts() {
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=2",
+        &env.image,
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done",
+    ]);
+    let log_path = env.inspect("chatty")["LogPath"]
+        .as_str()
+        .expect("LogPath")
+        .to_string();
+    let size = std::fs::metadata(&log_path).expect("log").len();
+    assert!(size <= 2048, "current log file {size} bytes");
+    assert!(
+        std::path::Path::new(&format!("{log_path}.1")).exists(),
+        "rotated once at least"
+    );
+    assert!(
+        !std::path::Path::new(&format!("{log_path}.2")).exists(),
+        "max-file=2 keeps two files"
+    );
+    let logs = env.ok(&["logs", "chatty"]);
+    assert!(logs.ends_with("line-199\n"), "{logs}");
+    assert!(
+        !logs.contains("line-0\n"),
+        "the oldest lines were rotated away"
+    );
+    let tail = env.ok(&["logs", "--tail", "2", "chatty"]);
+    assert_eq!(tail, "line-198\nline-199\n");
+}

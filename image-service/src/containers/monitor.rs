@@ -86,6 +86,7 @@ impl Containers {
                 rec.finished_at = Some(at);
             }
             None => {
+                self.kill_orphan(&rec).await;
                 rec.state = State::Dead;
                 rec.error = "the container's shim died and left no exit status".into();
                 rec.finished_at = Some(now());
@@ -113,6 +114,32 @@ impl Containers {
             return Ok(());
         }
         self.save(&rec)
+    }
+
+    /// The shim is gone but its container may still run: kill it (after checking the pid
+    /// still belongs to the container's cgroup) and clear the runtime's state.
+    async fn kill_orphan(&self, rec: &super::record::ContainerRecord) {
+        let pid = rec.pid as i32;
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        if pid > 0 && cgroup.contains(&format!("/ferry/{}", rec.id)) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let runtime = if rec.runtime_used.is_empty() {
+            "runc"
+        } else {
+            rec.runtime_used.as_str()
+        };
+        let root = self.launcher.runtime_root.join(runtime);
+        let out = tokio::process::Command::new(runtime)
+            .arg("--root")
+            .arg(&root)
+            .args(["delete", "--force", &rec.id])
+            .output()
+            .await;
+        tracing::info!(id = %rec.id, pid, ?out, "cleaned up after a dead shim");
     }
 
     fn restart_later(self: Arc<Self>, id: String, delay: Duration) -> BoxFuture<'static, ()> {
