@@ -21,14 +21,7 @@ type Check = fn(&[u8]);
 /// failure message contains)`. Their replay must still fail that way (so a fix shows up
 /// here: delete the entry), and mutation failures with that message are reported but not
 /// fatal, so CI stays useful until the fix lands.
-const KNOWN_BUGS: &[(&str, &str, &str)] = &[
-    // An xattr the kernel refuses is `UnpackError::Io` (gRPC Internal) instead of a
-    // bad-layer error or a skip (unpack/meta.rs `xattr_result` only special-cases
-    // EOPNOTSUPP): a malformed `security.capability` value (EINVAL), and any `user.*`
-    // xattr on a symlink (EPERM; containerd skips those).
-    ("tar", "xattr_capability_einval", "code: 22,"),
-    ("tar", "symlink_xattr_eperm", "code: 1,"),
-];
+const KNOWN_BUGS: &[(&str, &str, &str)] = &[];
 
 fn known_bug(target: &str, message: &str) -> Option<&'static str> {
     KNOWN_BUGS

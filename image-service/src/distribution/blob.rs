@@ -158,7 +158,10 @@ impl BlobReader {
             self.done = true;
             return Ok(None);
         }
-        Err(self.transient(e.to_string(), Some(Box::new(e))))
+        // The outer reqwest error only says "error decoding response body"; its root cause
+        // says what happened ("operation timed out" for a stall).
+        let msg = super::error::root_cause_message(&e);
+        Err(self.transient(msg, Some(Box::new(e))))
     }
 
     /// A clean end of body is a complete HTTP response (a cut connection

@@ -191,7 +191,7 @@ impl DistributionError {
 
 /// Short, user-facing description of the innermost cause of a transport
 /// error: "connection refused", "operation timed out", "dns error: …".
-fn root_cause_message(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause_message(err: &(dyn std::error::Error + 'static)) -> String {
     let mut last = err;
     while let Some(next) = last.source() {
         last = next;

@@ -240,6 +240,20 @@ fn xattr_result(res: Result<(), Errno>, name: &CStr, rel: &Path) -> Result<(), U
             tracing::warn!(path = %rel.display(), xattr = ?name, "filesystem does not support this xattr; skipped");
             Ok(())
         }
+        // The kernel refuses user.* xattrs on symlinks and special files; containerd skips
+        // them too, and real images carry them.
+        Err(Errno::PERM) if name.to_bytes().starts_with(b"user.") => {
+            tracing::warn!(path = %rel.display(), xattr = ?name, "xattr not allowed on this file type; skipped");
+            Ok(())
+        }
+        // A value the kernel rejects (e.g. a malformed security.capability) is a bad layer.
+        Err(Errno::INVAL) => Err(UnpackError::InvalidEntry {
+            path: rel.to_path_buf(),
+            reason: format!(
+                "the kernel rejects the value of xattr {}",
+                name.to_string_lossy()
+            ),
+        }),
         Err(e) => Err(UnpackError::errno(rel, e)),
     }
 }
