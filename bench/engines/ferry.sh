@@ -1,6 +1,7 @@
-# Ferry as an engine of the shared bench harness (sourced by peers.sh; @BIN@ is replaced by
-# bench/pull.sh with target/release). ferryd runs on the harness's data filesystem; "wipe"
-# restarts it on an empty root (ferry has no rmi yet), after recording its peak RSS.
+# Ferry as engines of the shared bench harness (sourced by peers.sh; @BIN@ is replaced by
+# bench/pull.sh and bench/run.sh with target/release): `ferry` (crun, the default) and
+# `ferry-runc`. ferryd runs on the harness's data filesystem; "wipe" restarts it on an empty root
+# after recording its peak RSS.
 FERRY_BIN=@BIN@
 FERRY_DIR=$DATA/ferry
 FERRY_SOCK=unix://$FERRY_DIR/ferryd.sock
@@ -39,12 +40,38 @@ ferry_down() {
     fi
     rm -rf "$FERRY_DIR"
 }
+
 ferry_procs() {
     [ -f "$FERRY_DIR/ferryd.pid" ] && echo "ferryd $(cat "$FERRY_DIR/ferryd.pid")"
+    local p
+    for p in $("${LIB[@]}" pids --exe ferry-shim --contains "$FERRY_DIR"); do echo "shim $p"; done
+}
+ferry_rm_all() {
+    local ids
+    ids=$("$FERRY_BIN/ferry" -H "$FERRY_SOCK" ps -aq)
+    [ -z "$ids" ] || "$FERRY_BIN/ferry" -H "$FERRY_SOCK" rm -f $ids >/dev/null
 }
 
-engine_ferry() {
-    define_engine ferry needs="$FERRY_BIN/ferry $FERRY_BIN/ferryd" \
-        up=ferry_up down=ferry_down wipe=ferry_wipe procs=ferry_procs skip="run many" \
-        pull="$FERRY_BIN/ferry -H $FERRY_SOCK pull {ref}"
+# bench/pull.sh times pulls only, bench/run.sh container starts only (FERRY_BENCH_MODE).
+if [ "${FERRY_BENCH_MODE:-pull}" = run ]; then
+    FERRY_SKIP=pull
+    # The peers' pulls are timed by bench/pull.sh; here they would only cost minutes.
+    for e in containerd podman; do
+        if declare -F "engine_$e" >/dev/null; then
+            eval "$(declare -f "engine_$e" | sed "s/define_engine $e /define_engine $e skip=pull /")"
+        fi
+    done
+else
+    FERRY_SKIP="run many"
+fi
+
+ferry_engine() { # NAME RUNTIME
+    define_engine "$1" needs="$FERRY_BIN/ferry $FERRY_BIN/ferryd $FERRY_BIN/ferry-shim" \
+        up=ferry_up down=ferry_down wipe=ferry_wipe procs=ferry_procs rm_all=ferry_rm_all \
+        skip="$3" \
+        pull="$FERRY_BIN/ferry -H $FERRY_SOCK pull {ref}" \
+        run_rm="$FERRY_BIN/ferry -H $FERRY_SOCK run --rm --runtime $2 --network none {image} true" \
+        run_d="$FERRY_BIN/ferry -H $FERRY_SOCK run -d --runtime $2 --network none --name {name} {image} sleep 3600"
 }
+engine_ferry() { ferry_engine ferry crun "$FERRY_SKIP"; }
+engine_ferry-runc() { ferry_engine ferry-runc runc "pull"; }
