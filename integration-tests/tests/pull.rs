@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ferry_integration_tests::checks::{assert_store_empty, entries};
 use ferry_integration_tests::fixtures::{self, Image};
 use ferry_integration_tests::{wait_until, Daemon, DaemonOpts, FaultProxy, Registry};
 
@@ -44,42 +45,6 @@ impl Env {
         );
         out.stderr
     }
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .map(|e| {
-                e.expect("dir entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// Nothing committed: no image listed, no snapshot, no blob, no ingest file, no temporary.
-fn assert_store_empty(d: &Daemon) {
-    let images = d.ferry_ok(&["images", "-q"]);
-    assert_eq!(images.stdout, "", "no image may be listed");
-    let root = d.data_root();
-    assert_eq!(
-        entries(&root.join("content/ingest")),
-        Vec::<String>::new(),
-        "stray ingest"
-    );
-    assert_eq!(
-        entries(&root.join("content/blobs/sha256")),
-        Vec::<String>::new(),
-        "stray blobs"
-    );
-    assert_eq!(
-        entries(&root.join("snapshots")),
-        Vec::<String>::new(),
-        "stray snapshots"
-    );
 }
 
 fn snapshot_dirs(d: &Daemon) -> Vec<PathBuf> {
