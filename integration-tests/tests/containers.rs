@@ -448,3 +448,106 @@ fn json_file_logs_rotate_with_log_opts() {
     let tail = env.ok(&["logs", "--tail", "2", "chatty"]);
     assert_eq!(tail, "line-198\nline-199\n");
 }
+
+#[test]
+fn resources_capabilities_and_init_reach_the_container() {
+    let env = Env::new();
+    let caps = env.ok(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        &env.image,
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]);
+    assert_eq!(
+        caps.split_whitespace().last(),
+        Some("0000000000000000"),
+        "{caps}"
+    );
+    let nnp = env.ok(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "no-new-privileges",
+        &env.image,
+        "grep",
+        "NoNewPrivs",
+        "/proc/self/status",
+    ]);
+    assert!(nnp.trim_end().ends_with('1'), "{nnp}");
+    let id = env.ok(&[
+        "run",
+        "-d",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "50",
+        &env.image,
+        "sleep",
+        "100",
+    ]);
+    let cg = |ctl: &str, file: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{ctl}/ferry/{}/{file}", id.trim()))
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        cg("memory", "memory.limit_in_bytes").trim(),
+        (64u64 << 20).to_string()
+    );
+    assert_eq!(cg("pids", "pids.max").trim(), "50");
+    env.ok(&["rm", "-f", id.trim()]);
+    if std::path::Path::new("/usr/bin/tini-static").exists() {
+        let pid1 = env.ok(&[
+            "run",
+            "--rm",
+            "--init",
+            &env.image,
+            "cat",
+            "/proc/1/cmdline",
+        ]);
+        assert!(pid1.starts_with("/sbin/ferry-init"), "{pid1:?}");
+    }
+}
+
+#[test]
+fn rename_restart_start_attach_auto_remove_and_prune() {
+    let env = Env::new();
+    env.ok(&[
+        "create",
+        "--name",
+        "first",
+        &env.image,
+        "sh",
+        "-c",
+        "echo run-$$",
+    ]);
+    env.ok(&["rename", "first", "second"]);
+    assert!(env
+        .ferry(&["inspect", "first"])
+        .stderr
+        .contains("No such container: first"));
+    let out = env.ok(&["start", "-a", "second"]);
+    assert!(out.starts_with("run-"), "{out}");
+    env.ok(&["restart", "second"]);
+    assert!(wait_until(Duration::from_secs(5), || env
+        .ok(&["logs", "second"])
+        .lines()
+        .count()
+        == 2));
+    env.ok(&["run", "-d", "--rm", "--name", "gone", &env.image, "true"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || !env
+            .ok(&["ps", "-a", "--format", "{{.Names}}"])
+            .contains("gone")),
+        "--rm removes a detached container when it exits"
+    );
+    env.ok(&["run", "-d", "--name", "keeper", &env.image, "sleep", "100"]);
+    let pruned = env.ok(&["container", "prune", "-f"]);
+    assert!(pruned.starts_with("Deleted Containers:"), "{pruned}");
+    let names = env.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(names, "keeper\n", "prune removes stopped containers only");
+    env.ok(&["rm", "-f", "keeper"]);
+}
