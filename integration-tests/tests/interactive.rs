@@ -184,3 +184,20 @@ fn several_clients_attach_to_one_detached_container() {
     drop(b);
     daemon.ferry_ok(&["rm", "-f", "shared"]);
 }
+
+#[test]
+fn pull_on_a_terminal_draws_live_progress_lines() {
+    let registry = Registry::start();
+    fixtures::multi_layer().push(&registry.addr(), "app/multi:1");
+    let daemon = Daemon::start(DaemonOpts::default());
+    let image = format!("{}/app/multi:1", registry.addr());
+    let mut term = PtyChild::spawn(&daemon, &["pull", &image]);
+    assert_eq!(term.wait_exit(), Some(0), "{}", term.output());
+    term.expect("Status: Downloaded newer image for");
+    let out = term.output();
+    assert!(out.contains("Pull complete"), "{out}");
+    assert!(
+        out.contains("\u{1b}["),
+        "a terminal gets redrawn progress lines: {out:?}"
+    );
+}
