@@ -11,12 +11,14 @@ use clap::{Parser, Subcommand};
 
 use commands::{
     attach::AttachArgs,
+    cp::CpArgs,
     exec::ExecArgs,
     inspect::InspectArgs,
     lifecycle::{KillArgs, NamesArgs, PruneArgs, RenameArgs, RmArgs, StopArgs},
     logs::LogsArgs,
     ps::PsArgs,
     run::{CreateArgs, RunArgs, StartArgs},
+    stats::StatsArgs,
     top::TopArgs,
 };
 
@@ -33,6 +35,9 @@ struct Cli {
         global = true
     )]
     host: String,
+    /// Print the command's trace ID (see OTEL_EXPORTER_OTLP_ENDPOINT) to stderr.
+    #[arg(short = 'D', long, global = true)]
+    debug: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +51,15 @@ enum Command {
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Remove one or more images
+    Rmi(commands::rmi::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(commands::tag::TagArgs),
+    /// Show the history of an image
+    History(commands::history::HistoryArgs),
+    /// Manage Ferry
+    #[command(subcommand)]
+    System(SystemCommand),
     /// List containers
     Ps(PsArgs),
     /// Manage containers
@@ -91,6 +105,10 @@ enum ContainerVerb {
     Attach(AttachArgs),
     /// Return low-level information on containers
     Inspect(InspectArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(StatsArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(CpArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +134,23 @@ enum ImageCommand {
     /// Unmount an image mounted with `image mount`
     #[command(alias = "umount")]
     Unmount(commands::mount::UnmountArgs),
+    /// Remove one or more images
+    #[command(name = "rm", alias = "remove")]
+    Rm(commands::rmi::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(commands::tag::TagArgs),
+    /// Display detailed information on one or more images
+    Inspect(commands::image_inspect::ImageInspectArgs),
+    /// Show the history of an image
+    History(commands::history::HistoryArgs),
+    /// Remove unused images
+    Prune(commands::prune::ImagePruneArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum SystemCommand {
+    /// Show disk usage
+    Df(commands::df::DfArgs),
 }
 
 fn main() {
@@ -130,7 +165,16 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => errors::exit_with(&anyhow::anyhow!("cannot start: {e}")),
     };
-    let code = runtime.block_on(run(cli));
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let debug = cli.debug;
+    let telemetry = client::init_telemetry(debug);
+    let root = client::root_span(verb_of(&args).unwrap_or_default(), debug);
+    let code = runtime.block_on(tracing::Instrument::instrument(run(cli), root.clone()));
+    client::end_root_span(root, code);
+    // Not a plain drop: that would wait for the blocking stdin reader of an attached session.
+    runtime.shutdown_background();
+    // process::exit runs no destructors: the spans are exported here or never.
+    client::export_spans(telemetry, debug);
     std::process::exit(code);
 }
 
@@ -144,6 +188,20 @@ async fn run(cli: Cli) -> i32 {
         }
         Command::Image(ImageCommand::Mount(a)) => commands::mount::mount(&cli.host, a).await,
         Command::Image(ImageCommand::Unmount(a)) => commands::mount::unmount(&cli.host, a).await,
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => {
+            commands::rmi::run(&cli.host, a).await
+        }
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => {
+            commands::tag::run(&cli.host, a).await
+        }
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => {
+            commands::history::run(&cli.host, a).await
+        }
+        Command::Image(ImageCommand::Inspect(a)) => {
+            commands::image_inspect::run(&cli.host, a).await
+        }
+        Command::Image(ImageCommand::Prune(a)) => commands::prune::run(&cli.host, a).await,
+        Command::System(SystemCommand::Df(a)) => commands::df::run(&cli.host, a).await,
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => {
             commands::ps::run(&cli.host, a).await
         }
@@ -161,7 +219,7 @@ async fn run(cli: Cli) -> i32 {
 }
 
 async fn verb(host: &str, v: ContainerVerb) -> anyhow::Result<i32> {
-    use commands::{attach, exec, inspect, lifecycle, logs, run, top};
+    use commands::{attach, cp, exec, inspect, lifecycle, logs, run, stats, top};
     match v {
         ContainerVerb::Run(a) => run::run(host, *a).await,
         ContainerVerb::Create(a) => run::create_cmd(host, *a).await,
@@ -179,6 +237,8 @@ async fn verb(host: &str, v: ContainerVerb) -> anyhow::Result<i32> {
         ContainerVerb::Top(a) => top::run(host, a).await,
         ContainerVerb::Attach(a) => attach::attach(host, a).await,
         ContainerVerb::Inspect(a) => inspect::run(host, a).await,
+        ContainerVerb::Stats(a) => stats::run(host, a).await,
+        ContainerVerb::Cp(a) => cp::run(host, a).await,
     }
 }
 
@@ -188,7 +248,10 @@ fn exit_usage(e: &clap::Error) -> ! {
     use clap::error::ErrorKind;
     let args: Vec<String> = std::env::args().skip(1).collect();
     let clap_status = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
-        || matches!(verb_of(&args), None | Some("pull" | "images" | "image"));
+        || matches!(
+            verb_of(&args),
+            None | Some("pull" | "images" | "image" | "rmi" | "tag" | "history" | "system")
+        );
     if clap_status {
         e.exit();
     }

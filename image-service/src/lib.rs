@@ -11,6 +11,7 @@ pub mod error;
 pub mod images;
 pub mod leases;
 pub mod metadata;
+pub mod metrics;
 pub mod pull;
 pub mod services;
 pub mod snapshots;

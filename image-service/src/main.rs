@@ -1,5 +1,10 @@
 //! ferryd: parses flags, opens the store, serves `ferry.images.v1` on a unix socket.
+//!
+//! Telemetry is set up before the runtime starts: the `--otlp-*` flags become the `OTEL_*`
+//! variables (while the process is still single-threaded), which the shims then inherit.
 
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,13 +14,17 @@ use clap::Parser;
 use ferry_image_service::config::Config;
 use ferry_image_service::containers::Containers;
 use ferry_image_service::distribution::{RegistryClient, RegistryConfig};
+use ferry_image_service::metrics::Metrics;
 use ferry_image_service::pull::Puller;
 use ferry_image_service::services::{ContainersService, ImagesService};
 use ferry_image_service::store::Store;
 use ferry_proto::containers::v1::containers_server::ContainersServer;
 use ferry_proto::images::v1::images_server::ImagesServer;
+use ferry_telemetry::{ServerLayer, Telemetry};
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
+use tracing_subscriber::prelude::*;
 
 /// Ferry's daemon: image service and container table. Flags as dockerd names them.
 #[derive(Debug, Parser)]
@@ -58,12 +67,46 @@ struct Args {
     /// Debug logging (RUST_LOG overrides).
     #[arg(short = 'D', long)]
     debug: bool,
+    /// Export traces over OTLP to URL (sets OTEL_EXPORTER_OTLP_ENDPOINT, for the shims too).
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
+    /// OTLP protocol: grpc or http/protobuf (sets OTEL_EXPORTER_OTLP_PROTOCOL).
+    #[arg(long, value_name = "PROTOCOL")]
+    otlp_protocol: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9323.
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<SocketAddr>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    init_logging(args.debug);
+    export_otlp_flags(&args);
+    let mut telemetry = ferry_telemetry::Setup::new("ferryd").init();
+    init_logging(args.debug, &telemetry);
+    if let Some(p) = telemetry.problem() {
+        tracing::warn!("{p}; traces are not exported");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let res = rt.block_on(serve(args));
+    drop(rt);
+    telemetry.shutdown();
+    res
+}
+
+/// The flags as the variables the exporter (and every shim) reads. Called before any thread
+/// exists, which is what makes `set_var` sound.
+fn export_otlp_flags(args: &Args) {
+    if let Some(e) = &args.otlp_endpoint {
+        std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", e);
+    }
+    if let Some(p) = &args.otlp_protocol {
+        std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", p);
+    }
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
     let socket = socket_path(&args.host)?;
     let mut cfg = Config::new(args.data_root, args.exec_root);
     cfg.insecure_registries = args.insecure_registries;
@@ -96,10 +139,20 @@ async fn main() -> anyhow::Result<()> {
         shim,
     );
     containers.recover().await?;
-    let puller = Arc::new(Puller::new(cfg, store, registry));
+    let metrics = Arc::new(Metrics::default());
+    if let Some(addr) = args.metrics_addr {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("bind metrics address {addr}"))?;
+        tracing::info!(addr = %l.local_addr()?, "serving metrics");
+        tokio::spawn(Arc::clone(&metrics).serve(l, Arc::clone(&containers)));
+    }
+    let puller = Arc::new(Puller::new(cfg, store, registry).with_metrics(Arc::clone(&metrics)));
     let listener = bind(&socket).await?;
     tracing::info!(socket = %socket.display(), "ferryd serving");
     tonic::transport::Server::builder()
+        .layer(ServerLayer)
+        .layer(metrics.rpc_layer())
         .add_service(ImagesServer::new(ImagesService::new(puller)))
         .add_service(ContainersServer::new(ContainersService::new(containers)))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown())
@@ -109,13 +162,23 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging(debug: bool) {
+/// Log lines to stderr (RUST_LOG, or info/debug); ferryd's own spans at info and above to the
+/// OTLP exporter when there is one. A request's log lines carry its `trace_id`.
+fn init_logging(debug: bool, telemetry: &Telemetry) {
     let default = if debug { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let ours = Targets::new()
+        .with_target("ferry_image_service", LevelFilter::INFO)
+        .with_target("ferry_telemetry", LevelFilter::INFO)
+        .with_target("ferryd", LevelFilter::INFO);
+    tracing_subscriber::registry()
+        .with(telemetry.layer().map(|l| l.with_filter(ours)))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_filter(filter),
+        )
         .init();
 }
 

@@ -141,12 +141,23 @@ impl Store {
     }
 
     /// Removes every blob and snapshot that no image references and no pull has leased.
+    ///
+    /// Images that containers use are referenced by their records: an image keeps a record
+    /// (untagged if need be) while any container uses it (`images::remove`), so its snapshots,
+    /// the containers' lower layers, stay. The containers' config digests are kept too, in case.
     pub fn gc(&self) -> Result<GcReport> {
         let leases = self.leases.lock();
         let images = self.meta.images()?;
+        let containers = self.meta.containers()?;
+        for c in &containers {
+            if !images.iter().any(|i| i.config_digest == c.image_id) {
+                tracing::warn!(container = %c.id, image = %c.image_id, "container's image has no record");
+            }
+        }
         let used_blobs: HashSet<&str> = images
             .iter()
             .flat_map(|i| i.blobs.iter().map(String::as_str))
+            .chain(containers.iter().map(|c| c.image_id.as_str()))
             .collect();
         let used_snaps: HashSet<&str> = images.iter().flat_map(|i| i.chain_ids()).collect();
         let blobs: Vec<String> = self

@@ -1,8 +1,8 @@
 //! The real `ferryd` daemon in a private data root, and the real `ferry` CLI
 //! pointed at it.
 //!
-//! Binaries come from `$FERRY_BIN_DIR`, else `<workspace>/target/release` if it
-//! holds a `ferryd`, else `<workspace>/target/debug`. Temporary directories
+//! Binaries come from `$FERRY_BIN_DIR`, else the profile directory the test binary
+//! itself was built in (`target/debug` for `cargo test`). Temporary directories
 //! live under `/var/tmp` (a disk filesystem: overlayfs and xattrs behave as in
 //! production, unlike tmpfs).
 
@@ -211,11 +211,17 @@ impl Daemon {
 
     /// Runs `ferry -H unix://… <args>` and captures its output.
     pub fn ferry(&self, args: &[&str]) -> CmdOutput {
+        self.ferry_with_env(args, &[])
+    }
+
+    /// Like [`Daemon::ferry`], with extra environment variables for the CLI.
+    pub fn ferry_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> CmdOutput {
         let ferry = self.bin_dir.join("ferry");
         let out = Command::new(&ferry)
             .arg("-H")
             .arg(self.host())
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("run {}: {e}", ferry.display()));
@@ -262,21 +268,19 @@ fn send_sigterm(child: &Child) {
 
 /// Directory holding `ferryd` and `ferry`.
 pub fn bin_dir() -> PathBuf {
-    let dir = if let Some(dir) = std::env::var_os("FERRY_BIN_DIR") {
-        PathBuf::from(dir)
-    } else {
-        let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
-        let release = target.join("release");
-        if release.join("ferryd").is_file() {
-            release
-        } else {
-            target.join("debug")
-        }
+    // Default: the binaries built with this test, in the same profile directory
+    // (target/<profile>/deps/<test> → target/<profile>), never a stale build of another profile.
+    let dir = match std::env::var_os("FERRY_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent()?.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug")),
     };
     for bin in ["ferryd", "ferry"] {
         assert!(
             dir.join(bin).is_file(),
-            "{bin} not found in {} — build it (cargo build --release -p ferry-cli ...) \
+            "{bin} not found in {} — build it (cargo build --workspace --bins) \
              or set FERRY_BIN_DIR",
             dir.display()
         );

@@ -9,6 +9,7 @@ pub mod checks;
 pub mod daemon;
 pub mod fixtures;
 pub mod http;
+pub mod otlp;
 pub mod proxy;
 pub mod registry;
 pub mod server;
@@ -24,6 +25,7 @@ pub use daemon::{CmdOutput, Daemon, DaemonOpts};
 pub use fixtures::{
     Compression, Image, ImageBuilder, Index, IndexBuilder, Layer, LayerBuilder, ManifestFormat,
 };
+pub use otlp::{OtlpSink, RecvSpan};
 pub use proxy::FaultProxy;
 pub use registry::Registry;
 pub use server::{HttpServer, Received, Reply};

@@ -528,7 +528,7 @@ fn rename_restart_start_attach_auto_remove_and_prune() {
     assert!(env
         .ferry(&["inspect", "first"])
         .stderr
-        .contains("No such container: first"));
+        .contains("No such object: first"));
     let out = env.ok(&["start", "-a", "second"]);
     assert!(out.starts_with("run-"), "{out}");
     env.ok(&["restart", "second"]);
@@ -550,4 +550,121 @@ fn rename_restart_start_attach_auto_remove_and_prune() {
     let names = env.ok(&["ps", "-a", "--format", "{{.Names}}"]);
     assert_eq!(names, "keeper\n", "prune removes stopped containers only");
     env.ok(&["rm", "-f", "keeper"]);
+}
+
+#[test]
+fn env_file_entrypoint_hostname_network_volumes_and_log_options() {
+    let env = Env::new();
+    let dir = ferry_integration_tests::var_tmpdir("ferry-envfile-");
+    let env_file = dir.path().join("app.env");
+    std::fs::write(&env_file, "# comment\nFROM_FILE=yes\n\nOTHER=2\n").expect("env file");
+    let out = env.ok(&[
+        "run",
+        "--rm",
+        "--env-file",
+        &env_file.display().to_string(),
+        "--hostname",
+        "box1",
+        "--entrypoint",
+        "sh",
+        &env.image,
+        "-c",
+        "echo $FROM_FILE$OTHER; hostname",
+    ]);
+    assert_eq!(out, "yes2\nbox1\n");
+    let host_net = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        &env.image,
+        "cat",
+        "/proc/net/dev",
+    ]);
+    let host = std::fs::read_to_string("/proc/net/dev").expect("host net");
+    assert_eq!(
+        host_net.lines().count(),
+        host.lines().count(),
+        "--network host shares the host's interfaces"
+    );
+    let none = env.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &env.image,
+        "cat",
+        "/proc/net/dev",
+    ]);
+    assert_eq!(
+        none.lines().filter(|l| l.contains(':')).count(),
+        1,
+        "--network none has only lo: {none}"
+    );
+    env.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "store:/data",
+        &env.image,
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    assert_eq!(
+        env.ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "store:/data",
+            &env.image,
+            "cat",
+            "/data/f"
+        ]),
+        "kept\n",
+        "a named volume outlives its containers"
+    );
+    env.ok(&["run", "--name", "stamped", &env.image, "echo", "stamp"]);
+    let stamped = env.ok(&["logs", "-t", "stamped"]);
+    assert!(
+        stamped.starts_with("20") && stamped.ends_with(" stamp\n"),
+        "{stamped}"
+    );
+    assert_eq!(
+        env.ok(&["logs", "--since", "2099-01-01T00:00:00Z", "stamped"]),
+        ""
+    );
+}
+
+#[test]
+fn restart_always_comes_back_until_stopped() {
+    let env = Env::new();
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "phoenix",
+        "--restart",
+        "always",
+        &env.image,
+        "sh",
+        "-c",
+        "sleep 0.3; exit 0",
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(20), || env.inspect("phoenix")
+            ["RestartCount"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 2),
+        "{}",
+        env.inspect("phoenix")
+    );
+    env.ok(&["stop", "-t", "1", "phoenix"]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        env.state("phoenix"),
+        "exited",
+        "a stopped container is not restarted"
+    );
 }

@@ -14,6 +14,7 @@ use ferry_shim::oci::args::RuntimeKind;
 use ferry_shim::process::{Shim, ShimConfig};
 use ferry_shim::reaper::Reaper;
 use ferry_shim::server;
+use ferry_telemetry::{propagate, Telemetry};
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::prelude::*;
 
@@ -56,6 +57,8 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // The launch's trace context; cleared so the runtime and the container never see it.
+    let parent = propagate::take_env_context();
     let ready = match prepare(&args) {
         Ok(r) => r,
         Err(e) => {
@@ -77,14 +80,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    init_tracing(&cfg.state_dir.join("shim.log"), args.debug);
-    match run(cfg, &args.socket, !args.no_cgroup_mask, ready) {
+    // After daemonizing: the exporter's threads would not survive the forks.
+    let mut telemetry = ferry_telemetry::Setup::new("ferry-shim")
+        .attribute("container.id", cfg.id.clone())
+        .init();
+    init_tracing(&cfg.state_dir.join("shim.log"), args.debug, &telemetry);
+    let start = tracing::info_span!("shim_start", container.id = %cfg.id, runtime = %args.runtime);
+    propagate::set_parent(&start, parent);
+    let code = match run(cfg, &args.socket, !args.no_cgroup_mask, ready, start) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }
 
 /// Create the state dir and take the ready fd, before anything can fail silently.
@@ -111,10 +122,8 @@ fn config(args: &Args) -> anyhow::Result<ShimConfig> {
     })
 }
 
-fn init_tracing(path: &Path, debug: bool) {
-    let Ok(file) = File::options().create(true).append(true).open(path) else {
-        return;
-    };
+fn init_tracing(path: &Path, debug: bool, telemetry: &Telemetry) {
+    let file = File::options().create(true).append(true).open(path).ok();
     let level = if debug {
         tracing::Level::DEBUG
     } else {
@@ -123,15 +132,30 @@ fn init_tracing(path: &Path, debug: bool) {
     // Our own events at `level`; the libraries' (h2, tonic) only when they warn.
     let filter = Targets::new()
         .with_target("ferry_shim", level)
+        .with_target("ferry_telemetry", tracing::Level::INFO)
         .with_default(tracing::Level::WARN);
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(Mutex::new(file))
-        .with_ansi(false);
-    tracing_subscriber::registry().with(fmt).with(filter).init();
+    let fmt = file.map(|f| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(Mutex::new(f))
+            .with_ansi(false)
+    });
+    tracing_subscriber::registry()
+        .with(telemetry.layer())
+        .with(fmt)
+        .with(filter)
+        .init();
 }
 
-/// Everything after daemonizing: namespace, reaper, socket, serve.
-fn run(cfg: ShimConfig, socket: &Path, mask: bool, ready: Ready) -> anyhow::Result<()> {
+/// Everything after daemonizing: namespace, reaper, socket, serve. `start` spans the start-up,
+/// up to readiness.
+fn run(
+    cfg: ShimConfig,
+    socket: &Path,
+    mask: bool,
+    ready: Ready,
+    start: tracing::Span,
+) -> anyhow::Result<()> {
+    let start = start.entered();
     let socket = std::path::absolute(socket).context("socket path")?;
     if let Err(e) = daemon::become_subreaper() {
         tracing::warn!("{e:#}");
@@ -155,6 +179,8 @@ fn run(cfg: ShimConfig, socket: &Path, mask: bool, ready: Ready) -> anyhow::Resu
         };
         tracing::info!(id = %cfg.id, socket = %socket.display(), "serving");
         ready.ok(std::process::id(), &socket);
+        // No await has happened yet: the start-up span ends here, before serving.
+        drop(start);
         let shim = Arc::new(Shim::new(cfg, reaper));
         let r = server::serve(shim, listener).await;
         let _ = std::fs::remove_file(&socket);

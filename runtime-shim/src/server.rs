@@ -84,6 +84,7 @@ pub async fn serve(shim: Arc<Shim>, listener: UnixListener) -> Result<()> {
     let stop = shim.shutdown_signal();
     let svc = ferry_proto::shim::v1::shim_server::ShimServer::new(ShimService::new(shim));
     let server = tonic::transport::Server::builder()
+        .layer(ferry_telemetry::ServerLayer)
         .add_service(svc)
         .serve_with_incoming_shutdown(incoming(listener), stopped(stop.clone()));
     tokio::select! {

@@ -9,6 +9,7 @@
 
 use std::pin::Pin;
 
+use crate::client::Channel;
 use clap::{ArgAction, Args};
 use ferry_proto::containers::v1::{
     attach_input, containers_client::ContainersClient, AttachInput, InspectRequest, StartRequest,
@@ -17,7 +18,6 @@ use ferry_proto::containers::v1::{
 use futures::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 
 use crate::errors::{self, Failed};
 use crate::io::detach;

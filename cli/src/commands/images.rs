@@ -1,59 +1,247 @@
-//! `ferry images` / `ferry image ls`.
+//! `ferry images` / `ferry image ls`: List (with Docker's filters, applied by ferryd), then the
+//! rows, truncation and `--format` (table, `json`, Go-style templates) as Docker prints them.
+
+use std::collections::BTreeMap;
 
 use clap::Args;
-use ferry_proto::images::v1::{images_client::ImagesClient, ListImagesRequest};
+use ferry_proto::images::v1::{images_client::ImagesClient, Image, ListImagesRequest};
+use serde_json::Value;
 
+use crate::render::template::Template;
 use crate::render::{ago, human_size, repo_and_tag, table};
 
 #[derive(Debug, Args)]
 pub(crate) struct ImagesArgs {
-    /// Only show image IDs
+    /// Show all images (default hides intermediate images; Ferry has none)
     #[arg(short, long)]
-    quiet: bool,
+    all: bool,
+    /// Show digests
+    #[arg(long)]
+    digests: bool,
+    /// Filter output based on conditions provided
+    #[arg(short = 'f', long = "filter", value_name = "filter")]
+    filter: Vec<String>,
+    /// Format output using a custom template ('table', 'table TEMPLATE', 'json', 'TEMPLATE')
+    #[arg(long)]
+    format: Option<String>,
     /// Don't truncate output
     #[arg(long)]
     no_trunc: bool,
+    /// Only show image IDs
+    #[arg(short, long)]
+    quiet: bool,
     /// REPOSITORY[:TAG] to list
     reference: Option<String>,
 }
 
+const DEFAULT_TABLE: &str =
+    "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+const DIGESTS_TABLE: &str =
+    "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
+
 pub(crate) async fn run(host: &str, args: ImagesArgs) -> anyhow::Result<i32> {
+    let format = Format::parse(args.format.as_deref(), args.digests)?;
     let mut client = ImagesClient::new(crate::client::connect(host).await?);
     let req = ListImagesRequest {
         reference: args.reference.clone().unwrap_or_default(),
+        filters: args.filter.clone(),
     };
     let images = client.list(req).await?.into_inner().images;
-    let now = chrono::Utc::now().timestamp();
-    let id = |full: &str| -> String {
-        let hex = full.strip_prefix("sha256:").unwrap_or(full);
-        if args.no_trunc {
-            full.to_string()
-        } else {
-            hex.chars().take(12).collect()
-        }
-    };
     if args.quiet {
         let mut seen = std::collections::HashSet::new();
         for img in &images {
             if seen.insert(img.id.clone()) {
-                println!("{}", id(&img.id));
+                println!("{}", short_id(&img.id, !args.no_trunc));
             }
         }
         return Ok(0);
     }
-    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
-        .map(String::from)
-        .to_vec()];
-    for img in &images {
-        let (repo, tag) = repo_and_tag(&img.name);
-        rows.push(vec![
-            repo,
-            tag,
-            id(&img.id),
-            ago(img.created, now),
-            human_size(img.size),
-        ]);
-    }
-    print!("{}", table(&rows));
+    let now = chrono::Utc::now().timestamp();
+    let rows: Vec<Value> = images.iter().map(|i| row(i, !args.no_trunc, now)).collect();
+    print!("{}", format.render(&rows, &header_name)?);
     Ok(0)
+}
+
+/// Docker's `stringid.TruncateID`, or the full `sha256:…` with `--no-trunc`.
+pub(crate) fn short_id(id: &str, trunc: bool) -> String {
+    if trunc {
+        id.strip_prefix("sha256:")
+            .unwrap_or(id)
+            .chars()
+            .take(12)
+            .collect()
+    } else {
+        id.to_string()
+    }
+}
+
+/// One image as the fields `--format` sees (Docker's `imageContext`).
+fn row(img: &Image, trunc: bool, now: i64) -> Value {
+    let (repo, tag) = if img.name.is_empty() {
+        ("<none>".to_string(), "<none>".to_string())
+    } else {
+        repo_and_tag(&img.name)
+    };
+    let digest = match img.name.split_once('@') {
+        Some((_, d)) => d.to_string(),
+        None if !img.target_digest.is_empty() => img.target_digest.clone(),
+        None => "<none>".into(),
+    };
+    let mut m: BTreeMap<&str, Value> = BTreeMap::new();
+    let size = human_size(img.size);
+    for (k, v) in [
+        ("Containers", "N/A".to_string()),
+        ("CreatedAt", created_at(img.created)),
+        ("CreatedSince", ago(img.created, now)),
+        ("Digest", digest),
+        ("ID", short_id(&img.id, trunc)),
+        ("Repository", repo),
+        ("SharedSize", "N/A".into()),
+        ("Size", size.clone()),
+        ("Tag", tag),
+        ("UniqueSize", "N/A".into()),
+        ("VirtualSize", size),
+    ] {
+        m.insert(k, Value::String(v));
+    }
+    serde_json::to_value(m).unwrap_or_default()
+}
+
+/// Go's `time.Time.String()` in UTC: `2024-01-02 03:04:05 +0000 UTC`.
+pub(crate) fn created_at(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S +0000 UTC").to_string())
+        .unwrap_or_default()
+}
+
+fn header_name(field: &str) -> String {
+    match field {
+        "ID" => "IMAGE ID".into(),
+        "CreatedSince" => "CREATED".into(),
+        "CreatedAt" => "CREATED AT".into(),
+        "SharedSize" => "SHARED SIZE".into(),
+        "UniqueSize" => "UNIQUE SIZE".into(),
+        "VirtualSize" => "VIRTUAL SIZE".into(),
+        other => other.to_uppercase(),
+    }
+}
+
+/// The output shape `--format` chose.
+#[derive(Debug)]
+pub(crate) enum Format {
+    Json,
+    Template(Template),
+}
+
+impl Format {
+    fn parse(format: Option<&str>, digests: bool) -> anyhow::Result<Format> {
+        let default = if digests {
+            DIGESTS_TABLE
+        } else {
+            DEFAULT_TABLE
+        };
+        Format::parse_with(format, default)
+    }
+
+    /// `json`, `table` (the default), `table TEMPLATE` or a bare template.
+    pub(crate) fn parse_with(format: Option<&str>, default: &str) -> anyhow::Result<Format> {
+        let f = match format.map(str::trim) {
+            Some("json") => return Ok(Format::Json),
+            None | Some("table") | Some("") => default.to_string(),
+            Some(f) => f.to_string(),
+        };
+        Ok(Format::Template(Template::parse(&f)?))
+    }
+
+    pub(crate) fn render(
+        &self,
+        rows: &[Value],
+        header: &dyn Fn(&str) -> String,
+    ) -> anyhow::Result<String> {
+        let mut out = String::new();
+        match self {
+            Format::Json => {
+                for r in rows {
+                    out.push_str(&go_json(r));
+                    out.push('\n');
+                }
+            }
+            Format::Template(t) if t.table => {
+                let split = |l: &str| l.split('\t').map(String::from).collect::<Vec<_>>();
+                let mut cells = vec![split(&t.header(header))];
+                for r in rows {
+                    cells.push(split(&t.render(r)?));
+                }
+                out = table(&cells);
+            }
+            Format::Template(t) => {
+                for r in rows {
+                    out.push_str(&t.render(r)?);
+                    out.push('\n');
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// JSON as Go's encoder writes it: `<`, `>` and `&` escaped.
+pub(crate) fn go_json(v: &Value) -> String {
+    v.to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(name: &str, target: &str) -> Image {
+        Image {
+            name: name.into(),
+            id: format!("sha256:{}", "a".repeat(64)),
+            target_digest: target.into(),
+            created: 1_704_164_645,
+            size: 4_261_234,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rows_render_as_docker() {
+        let rows = vec![
+            row(
+                &image("docker.io/library/busybox:latest", "sha256:d"),
+                true,
+                1_704_164_645 + 7200,
+            ),
+            row(&image("", ""), true, 1_704_164_645 + 7200),
+        ];
+        let f = Format::parse(None, false).unwrap();
+        assert_eq!(
+            f.render(&rows, &header_name).unwrap(),
+            "REPOSITORY   TAG       IMAGE ID       CREATED       SIZE\n\
+             busybox      latest    aaaaaaaaaaaa   2 hours ago   4.26MB\n\
+             <none>       <none>    aaaaaaaaaaaa   2 hours ago   4.26MB\n"
+        );
+        let f = Format::parse(Some("{{.Repository}}:{{.Tag}} {{.Digest}}"), false).unwrap();
+        assert_eq!(
+            f.render(&rows, &header_name).unwrap(),
+            "busybox:latest sha256:d\n<none>:<none> <none>\n"
+        );
+        let f = Format::parse(Some("json"), false).unwrap();
+        let json = f.render(&rows[1..], &header_name).unwrap();
+        assert!(
+            json.starts_with(
+                "{\"Containers\":\"N/A\",\"CreatedAt\":\"2024-01-02 03:04:05 +0000 UTC\""
+            ),
+            "{json}"
+        );
+        assert!(
+            json.contains("\"Repository\":\"\\u003cnone\\u003e\""),
+            "{json}"
+        );
+        assert_eq!(short_id("sha256:abc", false), "sha256:abc");
+    }
 }

@@ -3,9 +3,11 @@
 
 use clap::Args;
 use ferry_proto::containers::v1::{containers_client::ContainersClient, InspectRequest};
+use ferry_proto::images::v1::images_client::ImagesClient;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::image_inspect::inspect_one;
 use crate::errors::daemon_message;
 use crate::render::template::Template;
 
@@ -19,19 +21,27 @@ pub(crate) struct InspectArgs {
 }
 
 pub(crate) async fn run(host: &str, args: InspectArgs) -> anyhow::Result<i32> {
-    let template = match args.format.as_deref() {
-        None | Some("json") => None,
-        Some(f) => Some(Template::parse(f)?),
-    };
-    let mut client = ContainersClient::new(crate::client::connect(host).await?);
+    let channel = crate::client::connect(host).await?;
+    let mut client = ContainersClient::new(channel.clone());
+    let mut images = ImagesClient::new(channel);
     let mut items = Vec::new();
     let mut errors = Vec::new();
     for name in &args.names {
         let req = InspectRequest { id: name.clone() };
         match client.inspect(req).await {
             Ok(resp) => collect(&resp.into_inner().json, &mut items)?,
+            // As Docker: a name that is no container may be an image.
             Err(st) if st.code() == tonic::Code::NotFound => {
-                errors.push(format!("Error: {}", daemon_message(&st)))
+                match inspect_one(&mut images, name).await {
+                    Ok(v) => items.push(v),
+                    Err(ist) if ist.code() == tonic::Code::NotFound => {
+                        errors.push(format!("Error: No such object: {name}"))
+                    }
+                    Err(ist) => errors.push(format!(
+                        "Error response from daemon: {}",
+                        daemon_message(&ist)
+                    )),
+                }
             }
             Err(st) => errors.push(format!(
                 "Error response from daemon: {}",
@@ -39,22 +49,29 @@ pub(crate) async fn run(host: &str, args: InspectArgs) -> anyhow::Result<i32> {
             )),
         }
     }
-    match &template {
-        Some(t) => {
-            for item in &items {
-                println!("{}", t.render(item)?);
-            }
-        }
-        None => println!("{}", pretty(&items)?),
-    }
+    print_items(args.format.as_deref(), &items)?;
     for e in &errors {
         eprintln!("{e}");
     }
     Ok(if errors.is_empty() { 0 } else { 1 })
 }
 
+/// Prints the objects as one JSON array with Docker's indent, or each through the template.
+pub(crate) fn print_items(format: Option<&str>, items: &[Value]) -> anyhow::Result<()> {
+    match format {
+        None | Some("json") => println!("{}", pretty(items)?),
+        Some(f) => {
+            let t = Template::parse(f)?;
+            for item in items {
+                println!("{}", t.render(item)?);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One object, or an array of them, appended to `items`.
-fn collect(json: &str, items: &mut Vec<Value>) -> anyhow::Result<()> {
+pub(crate) fn collect(json: &str, items: &mut Vec<Value>) -> anyhow::Result<()> {
     match serde_json::from_str::<Value>(json)? {
         Value::Array(a) => items.extend(a),
         v => items.push(v),

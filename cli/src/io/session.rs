@@ -7,11 +7,11 @@
 //! size on SIGWINCH, proxies signals to the container via Kill when asked (non-tty only, as
 //! Docker), and ends on a SIGTERM/SIGHUP in a raw-mode session so the terminal gets restored.
 
+use crate::client::Channel;
 use futures::{Stream, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
-use tonic::transport::Channel;
 
 use ferry_proto::containers::v1::{containers_client::ContainersClient, KillRequest, Resize};
 

@@ -68,30 +68,27 @@ impl Containers {
 
     /// Called between the shim's create and start: connects every waiting attacher.
     pub(crate) async fn hand_out_attaches(&self, id: &str, client: &Shim) {
-        let waiters = self
-            .attach_waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id)
-            .unwrap_or_default();
-        for w in waiters {
+        for w in self.take_attach_waiters(id) {
             let _ = w.send(open_attach(client.clone(), id, "").await);
         }
     }
 
     pub(crate) fn fail_attaches(&self, id: &str, msg: &str) {
-        let waiters = self
-            .attach_waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id)
-            .unwrap_or_default();
-        for w in waiters {
+        for w in self.take_attach_waiters(id) {
+            let message = msg.to_string();
             let _ = w.send(Err(Error::StartFailed {
                 id: id.to_string(),
-                message: msg.to_string(),
+                message,
             }));
         }
+    }
+
+    fn take_attach_waiters(&self, id: &str) -> Vec<super::manager::AttachReady> {
+        let mut waiters = self
+            .attach_waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        waiters.remove(id).unwrap_or_default()
     }
 }
 

@@ -150,10 +150,14 @@ impl Containers {
             paths.clone(),
             self.data_root.clone(),
         );
+        let span = tracing::info_span!("prepare", container.id = %rec.id);
         tokio::task::spawn_blocking(move || {
+            let _in = span.enter();
             paths.create_dirs()?;
-            paths.mount_rootfs(&store.snapshot_dirs(&chains)?)?;
-            super::bundle::write_bundle(&rec, &cfg, &paths, &data_root)
+            tracing::info_span!("mount_rootfs", layers = chains.len())
+                .in_scope(|| paths.mount_rootfs(&store.snapshot_dirs(&chains)?))?;
+            tracing::info_span!("spec")
+                .in_scope(|| super::bundle::write_bundle(&rec, &cfg, &paths, &data_root))
         })
         .await
         .map_err(|e| Error::Shim(format!("prepare task: {e}")))?
@@ -318,6 +322,11 @@ impl Containers {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id)
+    }
+
+    /// Shims ferryd holds a connection to (for the metrics).
+    pub fn shim_count(&self) -> usize {
+        self.shims.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// The shim of a live container (reconnecting if needed).

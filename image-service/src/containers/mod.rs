@@ -4,6 +4,7 @@
 
 pub mod attach;
 pub mod bundle;
+pub mod copy;
 pub mod exec;
 pub mod logs;
 pub mod manager;
@@ -14,6 +15,7 @@ pub mod rootfs;
 pub mod shim;
 pub mod signals;
 pub mod spec;
+pub mod stats;
 pub mod status;
 pub mod table;
 

@@ -11,13 +11,16 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use ferry_proto::shim::v1::shim_client::ShimClient;
+use ferry_telemetry::propagate::{self, TRACEPARENT, TRACESTATE};
+use ferry_telemetry::Traced;
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::rootfs::Paths;
 use crate::error::{Error, Result};
 
-pub type Shim = ShimClient<Channel>;
+/// A shim client; each call carries the caller's trace context (see `ferry_telemetry::grpc`).
+pub type Shim = ShimClient<Traced<Channel>>;
 
 #[derive(Debug, Clone)]
 pub struct ShimLauncher {
@@ -32,7 +35,9 @@ struct Ready {
 }
 
 impl ShimLauncher {
-    /// Starts a shim for container `id` and returns a client once it serves.
+    /// Starts a shim for container `id` and returns a client once it serves. The shim's
+    /// start-up joins this trace through `TRACEPARENT`.
+    #[tracing::instrument(name = "shim_launch", skip_all, fields(container.id = %id, runtime = %runtime))]
     pub async fn launch(&self, id: &str, paths: &Paths, runtime: &str) -> Result<Shim> {
         let (this, paths2, id2, rt) = (
             self.clone(),
@@ -40,13 +45,20 @@ impl ShimLauncher {
             id.to_string(),
             runtime.to_string(),
         );
-        tokio::task::spawn_blocking(move || this.spawn_blocking(&id2, &paths2, &rt))
+        let env = propagate::child_env(&tracing::Span::current());
+        tokio::task::spawn_blocking(move || this.spawn_blocking(&id2, &paths2, &rt, env))
             .await
             .map_err(|e| Error::Shim(format!("launch task: {e}")))??;
         connect(&paths.socket()).await
     }
 
-    fn spawn_blocking(&self, id: &str, paths: &Paths, runtime: &str) -> Result<()> {
+    fn spawn_blocking(
+        &self,
+        id: &str,
+        paths: &Paths,
+        runtime: &str,
+        trace_env: Vec<(&'static str, String)>,
+    ) -> Result<()> {
         let (r, w): (OwnedFd, OwnedFd) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| Error::Shim(format!("pipe: {e}")))?;
         let wfd = w.as_raw_fd();
@@ -65,6 +77,11 @@ impl ShimLauncher {
             .arg(runtime)
             .arg("--ready-fd")
             .arg(wfd.to_string())
+            // ferryd's service name is not the shim's; the rest of OTEL_* is inherited.
+            .env_remove("OTEL_SERVICE_NAME")
+            .env_remove(TRACEPARENT)
+            .env_remove(TRACESTATE)
+            .envs(trace_env)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
@@ -112,7 +129,7 @@ pub async fn connect(socket: &Path) -> Result<Shim> {
         }))
         .await
         .map_err(|e| Error::ShimGone(format!("{}: {e}", socket.display())))?;
-    Ok(ShimClient::new(channel))
+    Ok(ShimClient::new(Traced::new(channel)))
 }
 
 /// The exit a dead shim left behind in `<state-dir>/exit.json`.

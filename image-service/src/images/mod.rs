@@ -1,9 +1,32 @@
 //! Image records: what a name points at, and everything the image needs (blobs, snapshots).
 //!
+//! ```text
+//! images table (metadata.redb), key -> ImageRecord (JSON), record.name == key:
+//!   docker.io/library/busybox:latest         a tag
+//!   docker.io/library/busybox@sha256:<m>     a name pulled by digest
+//!   @sha256:<config digest>                  an untagged ("dangling", <none>:<none>) image
+//! ```
+//! An image (a config digest) has either one or more named records, or exactly one untagged
+//! record, never both: every change of names goes through [`refs`]'s helpers, which keep that
+//! in the same write transaction. When a name moves to another image (a re-pull, `tag`, `rmi` of
+//! the last name of an image a container uses) and nothing else names the old image, it stays as
+//! an untagged record, as Docker keeps `<none>:<none>` images; so its blobs and snapshots stay
+//! referenced and GC keeps them. An untagged image goes only when removed by ID or pruned.
+//!
+//! A tag record also implies the repository digest `repo@<target digest>` (Docker's RepoDigests);
+//! `rmi` untags it with the last tag of that repository, as Docker does.
+//!
 //! A record is written last in a pull, in one transaction that first checks every blob and
-//! snapshot it names has its own record; so a listed image is always complete.
+//! snapshot it names has its own record; so a listed image is always complete. Removal deletes
+//! records in one transaction, then GC deletes the files no record references (`store`).
 
 mod config;
+pub mod inspect;
+pub mod list;
+pub mod refs;
+pub mod remove;
+pub mod tag;
+pub mod usage;
 
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +35,10 @@ pub use config::{chain_ids, ImageConfig};
 use crate::error::{Error, Result};
 use redb::ReadableTable;
 
-use crate::metadata::{put_json, Metadata, CONTENT, IMAGES, SNAPSHOTS};
+use crate::metadata::{Metadata, CONTENT, IMAGES, SNAPSHOTS};
+
+/// Key prefix of untagged records: `@` cannot start a reference.
+pub const UNTAGGED_PREFIX: &str = "@";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LayerRecord {
@@ -49,6 +75,24 @@ impl ImageRecord {
     pub fn chain_ids(&self) -> impl Iterator<Item = &str> {
         self.layers.iter().map(|l| l.chain_id.as_str())
     }
+
+    /// An untagged record: `<none>:<none>` in `images`.
+    pub fn is_untagged(&self) -> bool {
+        self.name.starts_with(UNTAGGED_PREFIX)
+    }
+
+    /// The same image, as its untagged record.
+    pub fn untagged(&self) -> ImageRecord {
+        ImageRecord {
+            name: untagged_key(&self.config_digest),
+            ..self.clone()
+        }
+    }
+}
+
+/// The key of an image's untagged record.
+pub fn untagged_key(config_digest: &str) -> String {
+    format!("{UNTAGGED_PREFIX}{config_digest}")
 }
 
 impl Metadata {
@@ -75,39 +119,61 @@ impl Metadata {
                 }
             }
         }
-        put_json(&txn, IMAGES, &record.name, record)?;
+        refs::put_named(&mut txn.open_table(IMAGES)?, record)?;
         txn.commit()?;
         Ok(())
     }
 
     /// Finds images by name, by full or unique short ID, or by digest reference.
     pub fn resolve_image(&self, query: &str, normalized: Option<&str>) -> Result<ImageRecord> {
-        let images = self.images()?;
-        if let Some(name) = normalized {
-            if let Some(img) = images.iter().find(|i| i.name == name) {
-                return Ok(img.clone());
-            }
-        }
-        let id = query.strip_prefix("sha256:").unwrap_or(query);
-        let is_hex = !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit());
-        if is_hex {
-            let mut hits: Vec<&ImageRecord> = images
-                .iter()
-                .filter(|i| i.config_digest["sha256:".len()..].starts_with(id))
-                .collect();
-            hits.sort_by(|a, b| a.config_digest.cmp(&b.config_digest));
-            hits.dedup_by(|a, b| a.config_digest == b.config_digest);
-            match hits.as_slice() {
-                [one] => return Ok((*one).clone()),
-                [] => {}
-                many => {
-                    return Err(Error::AmbiguousImage {
-                        reference: query.to_string(),
-                        candidates: many.iter().map(|i| i.config_digest.clone()).collect(),
-                    })
-                }
-            }
-        }
-        Err(Error::ImageNotFound(query.to_string()))
+        resolve_in(&self.images()?, query, normalized)
     }
+}
+
+/// Resolves `query` among `images`: by name (`normalized`, the parsed reference), by repository
+/// digest (`name@sha256:…` matching what a tag was pulled as), then by full or unique short ID.
+pub fn resolve_in(
+    images: &[ImageRecord],
+    query: &str,
+    normalized: Option<&str>,
+) -> Result<ImageRecord> {
+    if let Some(name) = normalized {
+        if let Some(img) = images.iter().find(|i| i.name == name) {
+            return Ok(img.clone());
+        }
+        if let Some(img) = by_repo_digest(images, name) {
+            return Ok(img.clone());
+        }
+    }
+    let id = query.strip_prefix("sha256:").unwrap_or(query);
+    let is_hex = !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit());
+    if is_hex {
+        let mut hits: Vec<&ImageRecord> = images
+            .iter()
+            .filter(|i| i.config_digest["sha256:".len()..].starts_with(id))
+            .collect();
+        hits.sort_by(|a, b| a.config_digest.cmp(&b.config_digest));
+        hits.dedup_by(|a, b| a.config_digest == b.config_digest);
+        match hits.as_slice() {
+            [one] => return Ok((*one).clone()),
+            [] => {}
+            many => {
+                return Err(Error::AmbiguousImage {
+                    reference: query.to_string(),
+                    candidates: many.iter().map(|i| i.config_digest.clone()).collect(),
+                })
+            }
+        }
+    }
+    Err(Error::ImageNotFound(query.to_string()))
+}
+
+/// `repo@sha256:…` naming the manifest or index a tag of `repo` was pulled as.
+fn by_repo_digest<'a>(images: &'a [ImageRecord], name: &str) -> Option<&'a ImageRecord> {
+    let (repo, digest) = name.split_once('@')?;
+    images.iter().find(|i| {
+        !i.is_untagged()
+            && refs::repository_of(&i.name) == repo
+            && (i.target_digest == digest || i.manifest_digest == digest)
+    })
 }

@@ -2,7 +2,8 @@
 //! transactions, so a crash leaves either the old or the new state.
 //!
 //! ```text
-//! images     name (fully qualified reference)  -> ImageRecord (JSON)
+//! images     name (fully qualified reference), or `@<config digest>` for an untagged image
+//!                                              -> ImageRecord (JSON)
 //! content    digest                            -> ContentInfo (JSON)   one per committed blob
 //! snapshots  chain ID                          -> SnapshotInfo (JSON)  one per committed snapshot
 //! counters   "next_snapshot_id"                -> u64

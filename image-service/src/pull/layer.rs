@@ -108,12 +108,14 @@ impl Task<'_> {
             return Ok(info.size);
         }
         let permit = self.permit().await?;
+        let started = std::time::Instant::now();
         let prepared = self.p.store.snapshots.prepare()?;
         let outcome = {
             let _blob = self.p.store.locks.lock(&layer.digest).await;
             self.download_and_extract(layer, Some(&prepared), &id)
                 .await?
         };
+        self.p.metrics.layer_done(started);
         drop(permit);
         wait_below(below, self.cancel).await?;
         let size = self.commit(layer, lowers, prepared, outcome).await?;
@@ -227,6 +229,7 @@ impl Task<'_> {
                 None => break,
                 Some(Ok(BlobChunk::Data(b))) => {
                     got += b.len() as u64;
+                    self.p.metrics.fetched(b.len());
                     if tx.send(Chunk::Data(b)).await.is_err() {
                         return Ok(());
                     }

@@ -25,6 +25,7 @@ use crate::distribution::{
 use crate::error::{Error, Result};
 use crate::images::{chain_ids, ImageConfig, ImageRecord, LayerRecord};
 use crate::metadata::ContentInfo;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::unpack::Compression;
 
@@ -70,6 +71,7 @@ pub struct Puller {
     pub(crate) cfg: Config,
     pub(crate) store: Arc<Store>,
     pub(crate) registry: RegistryClient,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// The resolved target: the platform manifest and what led to it.
@@ -91,7 +93,14 @@ impl Puller {
             cfg,
             store,
             registry,
+            metrics: Arc::default(),
         }
+    }
+
+    /// Records pulls, bytes and layer times in `metrics` (by default, in a private set).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Pulls `reference`. Cancelling `cancel` stops the pull; either way, an unsuccessful pull
@@ -108,9 +117,8 @@ impl Puller {
             "" => Platform::host(),
             p => Platform::parse(p)?,
         };
-        let span =
-            info_span!("pull", reference = %reference, platform = %platform_string(&platform));
-        async {
+        let span = info_span!("pull", reference = %reference, platform = %platform_string(&platform), digest = tracing::field::Empty);
+        let res = async {
             let resolved = tokio::select! {
                 r = self.resolve(reference, platform) => r?,
                 () = cancel.cancelled() => return Err(Error::Cancelled),
@@ -120,8 +128,16 @@ impl Puller {
             }
             self.fetch_and_commit(resolved, &events, &cancel).await
         }
-        .instrument(span)
-        .await
+        .instrument(span.clone())
+        .await;
+        self.metrics.pulled(&res);
+        match &res {
+            Ok(done) => {
+                span.record("digest", done.digest.as_str());
+            }
+            Err(e) => ferry_telemetry::record_error(&span, e),
+        }
+        res
     }
 
     async fn resolve(&self, reference: Reference, platform: Platform) -> Result<Resolved> {
@@ -262,9 +278,11 @@ impl Puller {
         .instrument(info_span!("commit", image_id = %record.config_digest))
         .await
         .map_err(|e| Error::Metadata(format!("commit task: {e}")))??;
-        let previous = self.store.gc();
-        if let Err(e) = previous {
-            tracing::warn!(error = %e, "collecting what the previous image left failed");
+        // The image the name pointed at before stays, untagged (`<none>:<none>`), as Docker's
+        // does: `commit_image` keeps it in the same transaction. This collects only what an
+        // interrupted pull of the same blobs may have left.
+        if let Err(e) = self.store.gc() {
+            tracing::warn!(error = %e, "collecting after the commit failed");
         }
         Ok(outcome(r, &record.config_digest, false))
     }

@@ -13,8 +13,10 @@ use tonic::{Request, Response, Status, Streaming};
 use super::container_convert as conv;
 use super::to_status;
 use crate::containers::attach::ShimAttach;
+use crate::containers::copy::PathStat;
 use crate::containers::exec::ExecConfig;
 use crate::containers::logs::LogsOptions;
+use crate::containers::stats::{StatsEntry, StatsQuery};
 use crate::containers::Containers;
 
 #[derive(Debug, Clone)]
@@ -39,6 +41,8 @@ impl pb::containers_server::Containers for ContainersService {
     type LogsStream = Stream2<pb::LogEntry>;
     type AttachStream = Stream2<pb::AttachOutput>;
     type ExecStream = Stream2<pb::ExecOutput>;
+    type StatsStream = Stream2<pb::StatsEntry>;
+    type CopyFromStream = Stream2<pb::CopyChunk>;
 
     #[tracing::instrument(skip_all, fields(name = %req.get_ref().name))]
     async fn create(
@@ -292,6 +296,125 @@ impl pb::containers_server::Containers for ContainersService {
         let (titles, rows) = self.inner.top(&r.id, &r.ps_args).await.map_err(st)?;
         let processes = rows.into_iter().map(|cells| pb::Row { cells }).collect();
         Ok(Response::new(pb::TopResponse { titles, processes }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn stats(
+        &self,
+        req: Request<pb::StatsRequest>,
+    ) -> Result<Response<Self::StatsStream>, Status> {
+        let r = req.into_inner();
+        let query = StatsQuery {
+            ids: r.ids,
+            all: r.all,
+            stream: r.stream,
+        };
+        let (tx, mut rx) = mpsc::channel(64);
+        let inner = Arc::clone(&self.inner);
+        let task = tokio::spawn(async move { inner.stats(query, tx).await });
+        let stream = async_stream::stream! {
+            while let Some(e) = rx.recv().await {
+                yield Ok(stats_entry(e));
+            }
+            if let Ok(Err(e)) = task.await {
+                yield Err(st(e));
+            }
+        };
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    #[tracing::instrument(skip_all, fields(id = %req.get_ref().id))]
+    async fn stat_path(
+        &self,
+        req: Request<pb::StatPathRequest>,
+    ) -> Result<Response<pb::PathStat>, Status> {
+        let r = req.into_inner();
+        let stat = self.inner.stat_path(&r.id, &r.path).await.map_err(st)?;
+        Ok(Response::new(path_stat(stat)))
+    }
+
+    #[tracing::instrument(skip_all, fields(id = %req.get_ref().id))]
+    async fn copy_from(
+        &self,
+        req: Request<pb::CopyFromRequest>,
+    ) -> Result<Response<Self::CopyFromStream>, Status> {
+        let r = req.into_inner();
+        let (stat, mut rx) = self
+            .inner
+            .copy_from(&r.id, &r.path, r.follow_link)
+            .await
+            .map_err(st)?;
+        let stream = async_stream::stream! {
+            yield Ok(pb::CopyChunk { data: Vec::new(), stat: Some(path_stat(stat)) });
+            while let Some(chunk) = rx.recv().await {
+                match chunk {
+                    Ok(data) => yield Ok(pb::CopyChunk { data, stat: None }),
+                    Err(e) => { yield Err(st(e)); return; }
+                }
+            }
+        };
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn copy_to(
+        &self,
+        req: Request<Streaming<pb::CopyToRequest>>,
+    ) -> Result<Response<pb::CopyToResponse>, Status> {
+        let mut input = req.into_inner();
+        let first = input
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("copy: no container named"))?;
+        let (tx, rx) = mpsc::channel(16);
+        let head = first.data;
+        tokio::spawn(async move {
+            if !head.is_empty() && tx.send(Ok(head)).await.is_err() {
+                return;
+            }
+            loop {
+                let item = match input.message().await {
+                    Ok(Some(m)) => Ok(m.data),
+                    Ok(None) => return,
+                    Err(s) => Err(std::io::Error::other(s.message().to_string())),
+                };
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        self.inner
+            .copy_to(&first.id, &first.path, rx)
+            .await
+            .map_err(st)?;
+        Ok(Response::new(pb::CopyToResponse {}))
+    }
+}
+
+fn stats_entry(e: StatsEntry) -> pb::StatsEntry {
+    pb::StatsEntry {
+        id: e.id,
+        name: e.name,
+        cpu_percent: e.cpu_percent,
+        mem_usage: e.mem_usage,
+        mem_limit: e.mem_limit,
+        net_rx: e.net_rx,
+        net_tx: e.net_tx,
+        block_read: e.block_read,
+        block_write: e.block_write,
+        pids: e.pids,
+    }
+}
+
+fn path_stat(s: PathStat) -> pb::PathStat {
+    pb::PathStat {
+        name: s.name,
+        mode: s.mode,
+        size: s.size,
+        mtime: s.mtime,
+        is_dir: s.is_dir,
+        link_target: s.link_target,
     }
 }
 

@@ -2,6 +2,10 @@
 
 use ferry_proto::images::v1 as pb;
 
+use crate::images::inspect::HistoryEntry;
+use crate::images::list::Listed;
+use crate::images::remove::Removed;
+use crate::images::usage::DiskUsage;
 use crate::images::ImageRecord;
 use crate::pull::{Phase, PullEvent, PullOutcome};
 
@@ -57,13 +61,86 @@ fn phase_of(p: Phase) -> pb::layer_progress::Phase {
     }
 }
 
+/// An untagged record travels with an empty name.
 pub(super) fn image(r: &ImageRecord) -> pb::Image {
     pb::Image {
-        name: r.name.clone(),
+        name: if r.is_untagged() {
+            String::new()
+        } else {
+            r.name.clone()
+        },
         id: r.config_digest.clone(),
-        target_digest: r.target_digest.clone(),
+        target_digest: if r.is_untagged() {
+            String::new()
+        } else {
+            r.target_digest.clone()
+        },
         created: r.created,
         size: r.size,
         pulled_at: r.pulled_at,
+        ..Default::default()
+    }
+}
+
+pub(super) fn listed(l: &Listed) -> pb::Image {
+    pb::Image {
+        labels: l.labels.clone().into_iter().collect(),
+        ..image(&l.record)
+    }
+}
+
+pub(super) fn delete_item(r: Removed) -> pb::DeleteItem {
+    use pb::delete_item::Item;
+    let item = match r {
+        Removed::Untagged(s) => Item::Untagged(s),
+        Removed::Deleted(s) => Item::Deleted(s),
+    };
+    pb::DeleteItem { item: Some(item) }
+}
+
+pub(super) fn history_entry(h: HistoryEntry) -> pb::HistoryEntry {
+    pb::HistoryEntry {
+        id: h.id,
+        created: h.created,
+        created_by: h.created_by,
+        size: h.size,
+        comment: h.comment,
+        tags: h.tags,
+    }
+}
+
+pub(super) fn disk_usage(du: DiskUsage) -> pb::DiskUsageResponse {
+    pb::DiskUsageResponse {
+        layers_size: du.layers_size,
+        images: du
+            .images
+            .iter()
+            .map(|i| pb::Image {
+                shared_size: i.shared_size,
+                containers: i64::try_from(i.containers).unwrap_or(i64::MAX),
+                ..image(&i.record)
+            })
+            .collect(),
+        containers: du
+            .containers
+            .into_iter()
+            .map(|c| pb::ContainerUsage {
+                active: c.record.state.is_live(),
+                state: c.record.state.as_str().to_string(),
+                id: c.record.id,
+                name: c.record.name,
+                image: c.record.config.image,
+                size_rw: c.size_rw,
+            })
+            .collect(),
+        volumes: du
+            .volumes
+            .into_iter()
+            .map(|v| pb::VolumeUsage {
+                name: v.name,
+                size: v.size,
+                links: i64::try_from(v.links).unwrap_or(i64::MAX),
+            })
+            .collect(),
     }
 }

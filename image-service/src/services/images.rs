@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 use super::{convert, to_status};
 use crate::distribution::Reference;
 use crate::error::{Error, Result};
-use crate::images::ImageRecord;
+use crate::images::{inspect, list, remove, tag, usage, ImageRecord};
 use crate::pull::Puller;
 use crate::store::Store;
 
@@ -33,24 +33,11 @@ impl ImagesService {
         self.store.meta.resolve_image(query, normalized.as_deref())
     }
 
-    fn list(&self, filter: &str) -> Result<Vec<ImageRecord>> {
-        let mut images = self.store.meta.images()?;
-        if !filter.is_empty() {
-            let r = Reference::parse(filter)?;
-            let exact = filter
-                .rsplit('/')
-                .next()
-                .is_some_and(|last| last.contains(':'));
-            images.retain(|i| {
-                if exact {
-                    i.name == r.to_string()
-                } else {
-                    name_of(&i.name) == r.name()
-                }
-            });
-        }
-        images.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.name.cmp(&b.name)));
-        Ok(images)
+    fn list(&self, reference: &str, filters: &[String]) -> Result<Vec<list::Listed>> {
+        let filters = list::Filters::parse(filters)?;
+        let all = list::listed(&self.store, filters.wants_labels())?;
+        let created_of = |q: &str| Ok(self.resolve(q)?.created);
+        list::select(all, reference, &filters, &created_of)
     }
 
     async fn mount(&self, query: &str) -> Result<String> {
@@ -82,15 +69,6 @@ impl ImagesService {
     }
 }
 
-/// Repository part of a stored name: everything before the tag or digest.
-fn name_of(full: &str) -> &str {
-    let no_digest = full.split('@').next().unwrap_or(full);
-    match no_digest.rfind(':') {
-        Some(i) if !no_digest[i..].contains('/') => &no_digest[..i],
-        _ => no_digest,
-    }
-}
-
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
@@ -114,8 +92,10 @@ impl pb::images_server::Images for ImagesService {
         // Dropped with the response stream, i.e. when the client goes away: cancels the pull.
         let guard = cancel.clone().drop_guard();
         let puller = Arc::clone(&self.puller);
-        let task =
-            tokio::spawn(async move { puller.pull(&reference, &platform, tx, cancel).await });
+        // In the request's span, so the pull's spans join the caller's trace.
+        let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
+            puller.pull(&reference, &platform, tx, cancel).await
+        }));
         let stream = async_stream::stream! {
             let _guard = guard;
             while let Some(ev) = rx.recv().await {
@@ -135,11 +115,12 @@ impl pb::images_server::Images for ImagesService {
         &self,
         req: Request<pb::ListImagesRequest>,
     ) -> Result<Response<pb::ListImagesResponse>, Status> {
+        let req = req.into_inner();
         let images = self
-            .list(&req.get_ref().reference)
+            .list(&req.reference, &req.filters)
             .map_err(|e| to_status(&e))?;
         Ok(Response::new(pb::ListImagesResponse {
-            images: images.iter().map(convert::image).collect(),
+            images: images.iter().map(convert::listed).collect(),
         }))
     }
 
@@ -165,22 +146,95 @@ impl pb::images_server::Images for ImagesService {
             .map_err(|e| to_status(&e))?;
         Ok(Response::new(pb::UnmountImageResponse {}))
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::name_of;
+    #[tracing::instrument(skip_all, fields(source = %req.get_ref().source, target = %req.get_ref().target))]
+    async fn tag(
+        &self,
+        req: Request<pb::TagImageRequest>,
+    ) -> Result<Response<pb::TagImageResponse>, Status> {
+        let pb::TagImageRequest { source, target } = req.into_inner();
+        let store = Arc::clone(&self.store);
+        blocking(move || tag::tag(&store, &source, &target))
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::TagImageResponse {}))
+    }
 
-    #[test]
-    fn name_of_strips_tag_and_digest_but_not_port() {
-        assert_eq!(
-            name_of("docker.io/library/busybox:latest"),
-            "docker.io/library/busybox"
-        );
-        assert_eq!(name_of("127.0.0.1:5000/a/b:t"), "127.0.0.1:5000/a/b");
-        assert_eq!(
-            name_of("127.0.0.1:5000/a/b@sha256:ab"),
-            "127.0.0.1:5000/a/b"
-        );
+    #[tracing::instrument(skip_all, fields(image = %req.get_ref().image))]
+    async fn remove(
+        &self,
+        req: Request<pb::RemoveImageRequest>,
+    ) -> Result<Response<pb::RemoveImageResponse>, Status> {
+        let pb::RemoveImageRequest { image, force } = req.into_inner();
+        let store = Arc::clone(&self.store);
+        let removed = blocking(move || remove::remove(&store, &image, force))
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::RemoveImageResponse {
+            items: removed.into_iter().map(convert::delete_item).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(image = %req.get_ref().image))]
+    async fn inspect(
+        &self,
+        req: Request<pb::InspectImageRequest>,
+    ) -> Result<Response<pb::InspectImageResponse>, Status> {
+        let image = req.into_inner().image;
+        let store = Arc::clone(&self.store);
+        let value = blocking(move || inspect::inspect(&store, &image))
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::InspectImageResponse {
+            json: value.to_string(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(image = %req.get_ref().image))]
+    async fn history(
+        &self,
+        req: Request<pb::ImageHistoryRequest>,
+    ) -> Result<Response<pb::ImageHistoryResponse>, Status> {
+        let image = req.into_inner().image;
+        let store = Arc::clone(&self.store);
+        let entries = blocking(move || inspect::history(&store, &image))
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::ImageHistoryResponse {
+            entries: entries.into_iter().map(convert::history_entry).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn prune(
+        &self,
+        req: Request<pb::PruneImagesRequest>,
+    ) -> Result<Response<pb::PruneImagesResponse>, Status> {
+        let all = req.into_inner().all;
+        let store = Arc::clone(&self.store);
+        let pruned = blocking(move || usage::prune(&store, all))
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::PruneImagesResponse {
+            items: pruned
+                .removed
+                .into_iter()
+                .map(convert::delete_item)
+                .collect(),
+            space_reclaimed: pruned.space_reclaimed,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn disk_usage(
+        &self,
+        _req: Request<pb::DiskUsageRequest>,
+    ) -> Result<Response<pb::DiskUsageResponse>, Status> {
+        let store = Arc::clone(&self.store);
+        let data_root = self.puller.cfg.data_root.clone();
+        let du = blocking(move || usage::disk_usage(&store, &data_root))
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(convert::disk_usage(du)))
     }
 }

@@ -6,6 +6,9 @@
 //! - capture: stdout and stderr are read; a failure keeps the exit status and stderr;
 //! - pass-through (`create`, `exec`): the runtime's stdio is the process's stdio, so errors are
 //!   read back from the `--log` file instead.
+//!
+//! Each invocation is an `oci` span (named `<runtime> <verb>`, e.g. `crun create`) with its exit
+//! code; a failure sets the span's error status.
 
 pub mod args;
 pub mod state;
@@ -16,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use tokio::io::AsyncReadExt;
+use tracing::Instrument as _;
 
 use crate::error::{Error, Result};
 use crate::io::ChildStdio;
@@ -112,8 +116,30 @@ impl Runtime {
         cmd
     }
 
+    fn span(&self, verb: &'static str) -> tracing::Span {
+        tracing::info_span!(
+            "oci",
+            otel.name = %format_args!("{} {verb}", self.kind.name()),
+            runtime = self.kind.name(),
+            verb,
+            exit_code = tracing::field::Empty,
+        )
+    }
+
     /// Run and read stdout and stderr; return stdout when the exit status is 0.
     async fn capture(&self, verb: &'static str, args: Vec<OsString>) -> Result<Vec<u8>> {
+        let span = self.span(verb);
+        let res = self
+            .capture_inner(verb, args)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &res {
+            ferry_telemetry::record_error(&span, e);
+        }
+        res
+    }
+
+    async fn capture_inner(&self, verb: &'static str, args: Vec<OsString>) -> Result<Vec<u8>> {
         tracing::debug!(?args, "run {}", self.kind);
         let mut cmd = self.command(&args);
         cmd.stdin(Stdio::null())
@@ -137,6 +163,7 @@ impl Runtime {
         let (mut o, mut e) = (o, e);
         let _ = tokio::join!(o.read_to_end(&mut out), e.read_to_end(&mut err));
         let status = exited.await.unwrap_or(-1);
+        tracing::Span::current().record("exit_code", status);
         if status != 0 {
             return Err(self.failed(verb, status, &err));
         }
@@ -145,6 +172,24 @@ impl Runtime {
 
     /// Run with the given stdio; on failure the error text comes from the `--log` file.
     async fn pass_through(
+        &self,
+        verb: &'static str,
+        args: Vec<OsString>,
+        io: ChildStdio,
+        log: &Path,
+    ) -> Result<()> {
+        let span = self.span(verb);
+        let res = self
+            .pass_through_inner(verb, args, io, log)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &res {
+            ferry_telemetry::record_error(&span, e);
+        }
+        res
+    }
+
+    async fn pass_through_inner(
         &self,
         verb: &'static str,
         args: Vec<OsString>,
@@ -165,6 +210,7 @@ impl Runtime {
         // The process now holds its ends of the pipes; ours must close, or EOF never comes.
         drop(cmd);
         let status = exited.await.unwrap_or(-1);
+        tracing::Span::current().record("exit_code", status);
         if status != 0 {
             let text = std::fs::read(log).unwrap_or_default();
             return Err(self.failed(verb, status, &text));

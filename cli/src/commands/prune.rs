@@ -1,0 +1,78 @@
+//! `ferry image prune [-a] [-f]`: Docker's prompt, report and `Total reclaimed space:` line.
+
+use std::io::{BufRead, Write};
+
+use clap::Args;
+use ferry_proto::images::v1::{images_client::ImagesClient, PruneImagesRequest};
+
+use super::df::human_size4;
+use super::rmi::report;
+
+#[derive(Debug, Args)]
+pub(crate) struct ImagePruneArgs {
+    /// Remove all unused images, not just dangling ones
+    #[arg(short, long)]
+    all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+const DANGLING_WARNING: &str = "WARNING! This will remove all dangling images.";
+const ALL_WARNING: &str =
+    "WARNING! This will remove all images without at least one container associated to them.";
+
+pub(crate) async fn run(host: &str, args: ImagePruneArgs) -> anyhow::Result<i32> {
+    let warning = if args.all {
+        ALL_WARNING
+    } else {
+        DANGLING_WARNING
+    };
+    if !args.force && !confirm(warning)? {
+        return Ok(0);
+    }
+    let mut client = ImagesClient::new(crate::client::connect(host).await?);
+    let resp = client
+        .prune(PruneImagesRequest { all: args.all })
+        .await?
+        .into_inner();
+    let deleted = report(&resp.items, "untagged: ", "deleted: ");
+    print!("{}", prune_report(&deleted, resp.space_reclaimed));
+    Ok(0)
+}
+
+fn prune_report(deleted: &str, reclaimed: u64) -> String {
+    let mut out = String::new();
+    if !deleted.is_empty() {
+        out.push_str("Deleted Images:\n");
+        out.push_str(deleted);
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        human_size4(reclaimed)
+    ));
+    out
+}
+
+fn confirm(warning: &str) -> anyhow::Result<bool> {
+    print!("{warning}\nAre you sure you want to continue? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "Yes" | "YES"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_matches_docker() {
+        assert_eq!(prune_report("", 0), "Total reclaimed space: 0B\n");
+        assert_eq!(
+            prune_report("deleted: sha256:ab\n", 4_261_234),
+            "Deleted Images:\ndeleted: sha256:ab\n\nTotal reclaimed space: 4.261MB\n"
+        );
+    }
+}
