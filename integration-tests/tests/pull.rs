@@ -612,3 +612,36 @@ fn a_full_disk_is_a_clear_error_and_commits_nothing() {
     assert!(out.stderr.contains("no space left on"), "{}", out.stderr);
     assert_eq!(left, 0, "a failed pull left files behind");
 }
+
+/// OCI layers stored as plain tar (`…layer.v1.tar`) pull like compressed ones: the blob digest
+/// and the diff_id are the same bytes, and the unpacked tree is the image's.
+#[test]
+fn uncompressed_layers_pull_and_unpack() {
+    let env = Env::new();
+    let img = fixtures::uncompressed();
+    let reference = env.push(&img, "plain/tar:1");
+    env.daemon.ferry_ok(&["pull", &reference]);
+    let images = env.daemon.ferry_ok(&["images", "--no-trunc"]).stdout;
+    assert!(images.contains(img.id()), "{images}");
+    let dirs = snapshot_dirs(&env.daemon);
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    assert!(dirs[0].join("fs/bin/busybox").is_file());
+}
+
+/// A Docker manifest list (not an OCI index) resolves to the host's platform too.
+#[test]
+fn docker_manifest_list_pulls_the_host_platform() {
+    let env = Env::new();
+    let list = fixtures::two_platform_docker();
+    let reference = env.push_index(&list, "multi/docker:1");
+    let out = env.daemon.ferry_ok(&["pull", &reference]);
+    assert!(
+        out.stdout
+            .contains(&format!("Digest: {}", list.manifest_digest)),
+        "{}",
+        out.stdout
+    );
+    let host = list.image_for(fixtures::host_arch()).expect("host image");
+    let images = env.daemon.ferry_ok(&["images", "--no-trunc"]).stdout;
+    assert!(images.contains(host.id()), "{images}");
+}

@@ -4,7 +4,8 @@
 //!
 //! Lock order, which rules out deadlock between concurrent pulls: chain ID (held throughout) →
 //! download permit → blob digest (held only while bytes flow). A task waits for lower layers
-//! only after releasing the permit and the blob lock.
+//! only after releasing the permit and the blob lock. The two kinds of key live in their own
+//! namespaces: an uncompressed base layer's chain ID *is* its blob digest.
 
 use std::io::{self, Read};
 use std::path::PathBuf;
@@ -102,7 +103,12 @@ impl Task<'_> {
         below: Option<Done>,
     ) -> Result<u64> {
         let id = short_id(&layer.digest);
-        let _chain = self.p.store.locks.lock(&layer.chain_id).await;
+        let _chain = self
+            .p
+            .store
+            .locks
+            .lock(&format!("snapshot:{}", layer.chain_id))
+            .await;
         if let Some(info) = self.p.store.meta.snapshot(&layer.chain_id)? {
             self.fetch_blob_only(layer, &id).await?;
             return Ok(info.size);
@@ -111,7 +117,12 @@ impl Task<'_> {
         let started = std::time::Instant::now();
         let prepared = self.p.store.snapshots.prepare()?;
         let outcome = {
-            let _blob = self.p.store.locks.lock(&layer.digest).await;
+            let _blob = self
+                .p
+                .store
+                .locks
+                .lock(&format!("blob:{}", layer.digest))
+                .await;
             self.download_and_extract(layer, Some(&prepared), &id)
                 .await?
         };
@@ -135,7 +146,12 @@ impl Task<'_> {
     /// twin of a zstd image): fetch the blob only if this image's own blob is missing, since
     /// push and save need it, and verify both of its digests without extracting.
     async fn fetch_blob_only(&self, layer: &LayerRecord, id: &str) -> Result<()> {
-        let _blob = self.p.store.locks.lock(&layer.digest).await;
+        let _blob = self
+            .p
+            .store
+            .locks
+            .lock(&format!("blob:{}", layer.digest))
+            .await;
         if self.p.store.meta.content(&layer.digest)?.is_some() {
             self.phase(id, Phase::AlreadyExists, 0, layer.size).await;
             return Ok(());
