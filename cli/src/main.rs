@@ -46,6 +46,14 @@ struct Cli {
 enum Command {
     /// Download an image from a registry
     Pull(commands::pull::PullArgs),
+    /// Upload an image to a registry
+    Push(commands::push::PushArgs),
+    /// Log in to a registry
+    Login(commands::login::LoginArgs),
+    /// Log out from a registry
+    Logout(commands::login::LogoutArgs),
+    /// Search Docker Hub or a registry's catalog for images
+    Search(commands::search::SearchArgs),
     /// List images
     Images(commands::images::ImagesArgs),
     /// Manage images
@@ -129,6 +137,8 @@ enum ImageCommand {
     Ls(commands::images::ImagesArgs),
     /// Pull an image from a registry
     Pull(commands::pull::PullArgs),
+    /// Upload an image to a registry
+    Push(commands::push::PushArgs),
     /// Mount an image's root filesystem read-only and print the path
     Mount(commands::mount::MountArgs),
     /// Unmount an image mounted with `image mount`
@@ -183,6 +193,12 @@ async fn run(cli: Cli) -> i32 {
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => {
             commands::pull::run(&cli.host, a).await
         }
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => {
+            commands::push::run(&cli.host, a).await
+        }
+        Command::Login(a) => commands::login::login(&cli.host, a).await,
+        Command::Logout(a) => commands::login::logout(a).await,
+        Command::Search(a) => commands::search::run(&cli.host, a).await,
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => {
             commands::images::run(&cli.host, a).await
         }
@@ -250,7 +266,10 @@ fn exit_usage(e: &clap::Error) -> ! {
     let clap_status = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
         || matches!(
             verb_of(&args),
-            None | Some("pull" | "images" | "image" | "rmi" | "tag" | "history" | "system")
+            None | Some(
+                "pull" | "push" | "login" | "logout" | "search" | "images" | "image" | "rmi"
+                    | "tag" | "history" | "system"
+            )
         );
     if clap_status {
         e.exit();

@@ -109,6 +109,26 @@ pub enum Error {
 
     #[error("shim unreachable: {0}")]
     ShimGone(String),
+
+    /// `ferry push` of a name with no local image (Docker's wording).
+    #[error("An image does not exist locally with the tag: {0}")]
+    NoLocalImage(String),
+
+    /// The registry wants credentials for a push (none, or not accepted).
+    #[error("unauthorized: authentication required to push to {repository} (run 'ferry login {registry}')")]
+    PushUnauthorized { repository: String, registry: String },
+
+    /// The registry knows who we are and still refuses the push.
+    #[error("denied: requested access to the resource is denied ({repository})")]
+    PushDenied { repository: String },
+
+    /// `ferry login` with credentials the registry refused.
+    #[error("login to {registry} failed: unauthorized: incorrect username or password")]
+    LoginFailed { registry: String },
+
+    /// A registry that offers neither a search API nor `/v2/_catalog`.
+    #[error("cannot search {registry}: {reason}")]
+    SearchUnsupported { registry: String, reason: String },
 }
 
 impl Error {

@@ -13,6 +13,8 @@ pub mod leases;
 pub mod metadata;
 pub mod metrics;
 pub mod pull;
+pub mod push;
+pub mod registries;
 pub mod services;
 pub mod snapshots;
 pub mod store;

@@ -26,7 +26,9 @@
 mod auth;
 mod blob;
 mod error;
+mod login;
 mod manifest;
+mod push;
 mod reference;
 
 #[cfg(test)]
@@ -44,6 +46,8 @@ use oci_client::RegistryOperation;
 
 pub use auth::{docker_config_path, load_credentials, load_credentials_from, Credentials};
 pub use error::{BoxError, DistributionError};
+pub use login::{parse_challenge, Challenge, SearchHit};
+pub use push::{Mount, PushTarget};
 pub use manifest::{
     parse_manifest, select_platform, sha256_digest, validate_digest, Descriptor, Manifest,
     Platform, ACCEPTED_MEDIA_TYPES, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2, DOCKER_SCHEMA1,

@@ -8,7 +8,7 @@
 //! removes before the pull returns.
 
 mod layer;
-mod reader;
+pub(crate) mod reader;
 
 use std::sync::Arc;
 
@@ -315,6 +315,26 @@ impl Puller {
         self.store.meta.put_content(digest, &info)
     }
 
+    /// Unpacks layers whose blobs are already committed in the content store (`load`), through
+    /// the pull's own layer path: chain-ID locks, existing snapshots skipped, blob digest and
+    /// diff_id verified, lower layers first. The caller holds a lease on the blobs and chain
+    /// IDs. Returns the unpacked size.
+    pub(crate) async fn unpack_local(
+        &self,
+        layers: &[LayerRecord],
+        cancel: &CancellationToken,
+    ) -> Result<u64> {
+        // Only a missing blob would be fetched from this reference, and the caller committed
+        // every blob first: it never reaches a registry.
+        let local = Reference::parse("localhost/ferry-load:local")?;
+        let (tx, mut rx) = mpsc::channel(64);
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let res = layer::fetch_layers(self, &local, layers, &tx, cancel).await;
+        drop(tx);
+        let _ = drain.await;
+        res
+    }
+
     fn collect_after_failure(&self) {
         match self.store.gc() {
             Ok(report) => tracing::debug!(?report, "removed what the failed pull committed"),
@@ -368,7 +388,7 @@ pub fn platform_string(p: &Platform) -> String {
 
 /// One syncfs for the whole pull instead of an fsync per file: the image record must not be
 /// durable before the files it names.
-fn sync_data_root(store: &Store) -> Result<()> {
+pub(crate) fn sync_data_root(store: &Store) -> Result<()> {
     let root = store.snapshots.root();
     let dir = std::fs::File::open(root).map_err(|e| Error::io("open", root, e))?;
     rustix::fs::syncfs(&dir).map_err(|e| Error::io("syncfs", root, e.into()))

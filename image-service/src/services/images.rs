@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use super::{convert, to_status};
+use super::{convert, registry_convert, to_status};
 use crate::distribution::Reference;
 use crate::error::{Error, Result};
 use crate::images::{inspect, list, remove, tag, usage, ImageRecord};
@@ -76,10 +76,12 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 type PullStream = Pin<Box<dyn Stream<Item = Result<pb::PullEvent, Status>> + Send>>;
+type PushStream = Pin<Box<dyn Stream<Item = Result<pb::PushEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl pb::images_server::Images for ImagesService {
     type PullStream = PullStream;
+    type PushStream = PushStream;
 
     #[tracing::instrument(skip_all, fields(reference = %req.get_ref().reference))]
     async fn pull(&self, req: Request<pb::PullRequest>) -> Result<Response<PullStream>, Status> {
@@ -236,5 +238,71 @@ impl pb::images_server::Images for ImagesService {
             .await
             .map_err(|e| to_status(&e))?;
         Ok(Response::new(convert::disk_usage(du)))
+    }
+
+    #[tracing::instrument(skip_all, fields(reference = %req.get_ref().reference))]
+    async fn push(&self, req: Request<pb::PushRequest>) -> Result<Response<PushStream>, Status> {
+        let reference = req.into_inner().reference;
+        let (tx, mut rx) = mpsc::channel(64);
+        let puller = Arc::clone(&self.puller);
+        // Aborted when the response stream is dropped (the client went away).
+        let task = tokio::spawn(tracing::Instrument::in_current_span(async move {
+            crate::push::push(&puller, &reference, tx).await
+        }));
+        let abort = task.abort_handle();
+        let stream = async_stream::stream! {
+            let _abort = AbortOnDrop(abort);
+            while let Some(ev) = rx.recv().await {
+                yield Ok(registry_convert::push_event(ev));
+            }
+            match task.await {
+                Ok(Ok(done)) => yield Ok(registry_convert::push_done(done)),
+                Ok(Err(e)) => yield Err(to_status(&e)),
+                Err(e) => yield Err(Status::internal(format!("push task: {e}"))),
+            }
+        };
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    #[tracing::instrument(skip_all, fields(server = %req.get_ref().server))]
+    async fn login(
+        &self,
+        req: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        let pb::LoginRequest {
+            server,
+            username,
+            password,
+        } = req.into_inner();
+        crate::registries::login(&self.puller.registry, &server, &username, &password)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::LoginResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(term = %req.get_ref().term))]
+    async fn search(
+        &self,
+        req: Request<pb::SearchRequest>,
+    ) -> Result<Response<pb::SearchResponse>, Status> {
+        let pb::SearchRequest { term, limit } = req.into_inner();
+        let results = crate::registries::search(&self.puller.registry, &term, limit)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::SearchResponse {
+            results: results
+                .into_iter()
+                .map(registry_convert::search_result)
+                .collect(),
+        }))
+    }
+}
+
+/// Aborts the push task when the response stream is dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

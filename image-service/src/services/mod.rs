@@ -5,6 +5,7 @@ mod container_convert;
 mod containers;
 mod convert;
 mod images;
+mod registry_convert;
 mod status;
 
 pub use containers::ContainersService;

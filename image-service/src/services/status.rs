@@ -48,6 +48,10 @@ fn code_of(err: &Error) -> Code {
         Error::NameInUse { .. } | Error::Conflict(_) => Code::FailedPrecondition,
         Error::StartFailed { .. } => Code::FailedPrecondition,
         Error::Shim(_) | Error::ShimGone(_) => Code::Internal,
+        Error::NoLocalImage(_) => Code::NotFound,
+        Error::PushUnauthorized { .. } | Error::LoginFailed { .. } => Code::Unauthenticated,
+        Error::PushDenied { .. } => Code::PermissionDenied,
+        Error::SearchUnsupported { .. } => Code::FailedPrecondition,
     }
 }
 
