@@ -65,6 +65,10 @@ enum Command {
     Tag(commands::tag::TagArgs),
     /// Show the history of an image
     History(commands::history::HistoryArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(commands::save::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(commands::load::LoadArgs),
     /// Manage Ferry
     #[command(subcommand)]
     System(SystemCommand),
@@ -155,6 +159,10 @@ enum ImageCommand {
     History(commands::history::HistoryArgs),
     /// Remove unused images
     Prune(commands::prune::ImagePruneArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(commands::save::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(commands::load::LoadArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,6 +217,12 @@ async fn run(cli: Cli) -> i32 {
         }
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => {
             commands::tag::run(&cli.host, a).await
+        }
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
+            commands::save::run(&cli.host, a).await
+        }
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {
+            commands::load::run(&cli.host, a).await
         }
         Command::History(a) | Command::Image(ImageCommand::History(a)) => {
             commands::history::run(&cli.host, a).await
@@ -268,7 +282,7 @@ fn exit_usage(e: &clap::Error) -> ! {
             verb_of(&args),
             None | Some(
                 "pull" | "push" | "login" | "logout" | "search" | "images" | "image" | "rmi"
-                    | "tag" | "history" | "system"
+                    | "tag" | "history" | "system" | "save" | "load"
             )
         );
     if clap_status {

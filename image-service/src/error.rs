@@ -60,6 +60,9 @@ pub enum Error {
     #[error("no space left on device while writing {path}")]
     NoSpace { path: PathBuf },
 
+    #[error("invalid archive: {0}")]
+    InvalidArchive(String),
+
     #[error("pull cancelled")]
     Cancelled,
 

@@ -3,6 +3,7 @@
 //! Layers, as in containerd: domain modules (content, distribution, unpack, snapshots, images,
 //! metadata, pull) do the work and never see a socket; `services` translates gRPC to them.
 
+pub mod archive;
 pub mod config;
 pub mod containers;
 pub mod content;

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::{convert, registry_convert, to_status};
+use crate::archive;
 use crate::distribution::Reference;
 use crate::error::{Error, Result};
 use crate::images::{inspect, list, remove, tag, usage, ImageRecord};
@@ -76,11 +77,13 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 type PullStream = Pin<Box<dyn Stream<Item = Result<pb::PullEvent, Status>> + Send>>;
+type SaveStream = Pin<Box<dyn Stream<Item = Result<pb::ArchiveChunk, Status>> + Send>>;
 type PushStream = Pin<Box<dyn Stream<Item = Result<pb::PushEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl pb::images_server::Images for ImagesService {
     type PullStream = PullStream;
+    type SaveStream = SaveStream;
     type PushStream = PushStream;
 
     #[tracing::instrument(skip_all, fields(reference = %req.get_ref().reference))]
@@ -227,6 +230,68 @@ impl pb::images_server::Images for ImagesService {
         }))
     }
 
+    #[tracing::instrument(skip_all, fields(images = ?req.get_ref().images))]
+    async fn save(
+        &self,
+        req: Request<pb::SaveImagesRequest>,
+    ) -> Result<Response<SaveStream>, Status> {
+        let images = req.into_inner().images;
+        let store = Arc::clone(&self.store);
+        let plan = blocking(move || archive::plan_save(&store, &images))
+            .await
+            .map_err(|e| to_status(&e))?;
+        let lease = self.store.leases.acquire(plan.blobs());
+        let (tx, mut rx) = mpsc::channel(4);
+        let store = Arc::clone(&self.store);
+        let task = tokio::task::spawn_blocking(move || {
+            let _lease = lease;
+            archive::write_archive(&store, &plan, archive::ChunkWriter::new(tx))
+        });
+        let stream = async_stream::stream! {
+            while let Some(data) = rx.recv().await {
+                yield Ok(pb::ArchiveChunk { data: data.to_vec() });
+            }
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => yield Err(to_status(&e)),
+                Err(e) => yield Err(Status::internal(format!("save task: {e}"))),
+            }
+        };
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn load(
+        &self,
+        req: Request<tonic::Streaming<pb::ArchiveChunk>>,
+    ) -> Result<Response<pb::LoadImagesResponse>, Status> {
+        use crate::pull::reader::Chunk;
+        let mut input = req.into_inner();
+        let (tx, rx) = mpsc::channel(16);
+        let feed = async move {
+            while let Some(c) = input.message().await? {
+                if tx.send(Chunk::Data(c.data.into())).await.is_err() {
+                    return Ok(());
+                }
+            }
+            let _ = tx.send(Chunk::End).await;
+            Ok::<_, Status>(())
+        };
+        let limits = archive::SpoolLimits::default();
+        let (fed, loaded) = tokio::join!(feed, archive::load(&self.puller, rx, limits));
+        fed?;
+        let images = loaded.map_err(|e| to_status(&e))?;
+        let images = images
+            .into_iter()
+            .map(|l| pb::LoadedImage {
+                name: l.name.unwrap_or_default(),
+                id: l.id,
+                replaced_id: l.replaced_id.unwrap_or_default(),
+            })
+            .collect();
+        Ok(Response::new(pb::LoadImagesResponse { images }))
+    }
+
     #[tracing::instrument(skip_all)]
     async fn disk_usage(
         &self,
@@ -239,7 +304,6 @@ impl pb::images_server::Images for ImagesService {
             .map_err(|e| to_status(&e))?;
         Ok(Response::new(convert::disk_usage(du)))
     }
-
     #[tracing::instrument(skip_all, fields(reference = %req.get_ref().reference))]
     async fn push(&self, req: Request<pb::PushRequest>) -> Result<Response<PushStream>, Status> {
         let reference = req.into_inner().reference;

@@ -34,7 +34,7 @@ fn code_of(err: &Error) -> Code {
         Error::AmbiguousImage { .. } => Code::InvalidArgument,
         Error::DigestMismatch { .. } | Error::SizeMismatch { .. } => Code::DataLoss,
         Error::TooLarge { .. } | Error::NoSpace { .. } => Code::ResourceExhausted,
-        Error::InvalidConfig { .. } => Code::InvalidArgument,
+        Error::InvalidConfig { .. } | Error::InvalidArchive(_) => Code::InvalidArgument,
         Error::UnsupportedLayer { .. } => Code::InvalidArgument,
         Error::ImageMounted { .. } => Code::FailedPrecondition,
         Error::NotMounted { .. } => Code::NotFound,
