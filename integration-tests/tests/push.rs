@@ -7,7 +7,9 @@ use std::path::Path;
 
 use ferry_integration_tests::checks::{assert_image_listed, no_docker_config};
 use ferry_integration_tests::fixtures::{self, Image};
-use ferry_integration_tests::{CmdOutput, Daemon, DaemonOpts, FaultProxy, Registry};
+use ferry_integration_tests::{
+    CmdOutput, Daemon, DaemonOpts, FaultProxy, Registry, TokenPolicy, TokenServer,
+};
 
 const USER: &str = "ferry";
 const PASS: &str = "s3cret";
@@ -62,7 +64,12 @@ fn push_then_pull_elsewhere_gives_the_same_image_and_a_second_push_uploads_nothi
 
     let out = a.ferry_ok(&["push", &reference]);
     let first = format!("The push refers to repository [{}/dst/app]", proxy.addr());
-    assert_eq!(out.stdout.lines().next(), Some(first.as_str()), "{}", out.stdout);
+    assert_eq!(
+        out.stdout.lines().next(),
+        Some(first.as_str()),
+        "{}",
+        out.stdout
+    );
     assert_each_layer(&out, &img, "Preparing");
     assert_each_layer(&out, &img, "Pushed");
     let done = format!(
@@ -70,9 +77,17 @@ fn push_then_pull_elsewhere_gives_the_same_image_and_a_second_push_uploads_nothi
         img.manifest_digest,
         img.manifest.len()
     );
-    assert_eq!(out.stdout.lines().last(), Some(done.as_str()), "{}", out.stdout);
+    assert_eq!(
+        out.stdout.lines().last(),
+        Some(done.as_str()),
+        "{}",
+        out.stdout
+    );
     let (posts, patches) = uploads(&proxy);
-    assert!(posts >= img.layers.len() && patches >= img.layers.len(), "{posts} {patches}");
+    assert!(
+        posts >= img.layers.len() && patches >= img.layers.len(),
+        "{posts} {patches}"
+    );
 
     proxy.clear_requests();
     let out = a.ferry_ok(&["push", &reference]);
@@ -84,7 +99,8 @@ fn push_then_pull_elsewhere_gives_the_same_image_and_a_second_push_uploads_nothi
     let b = daemon(other_config.path());
     let out = b.ferry_ok(&["pull", &reference]);
     assert!(
-        out.stdout.contains(&format!("Digest: {}", img.manifest_digest)),
+        out.stdout
+            .contains(&format!("Digest: {}", img.manifest_digest)),
         "{}",
         out.stdout
     );
@@ -110,7 +126,12 @@ fn push_mounts_blobs_from_another_repository_of_the_same_registry() {
         .filter(|r| r.starts_with("POST ") && r.contains("mount=") && r.contains("from=src"))
         .count();
     assert!(mounts >= img.layers.len(), "{:?}", proxy.requests());
-    assert_eq!(uploads(&proxy).1, 0, "no PATCH expected: {:?}", proxy.requests());
+    assert_eq!(
+        uploads(&proxy).1,
+        0,
+        "no PATCH expected: {:?}",
+        proxy.requests()
+    );
     assert!(out.stdout.contains(&img.manifest_digest), "{}", out.stdout);
 
     // A registry nobody listens on: Unavailable, said plainly.
@@ -118,7 +139,11 @@ fn push_mounts_blobs_from_another_repository_of_the_same_registry() {
     d.ferry_ok(&["tag", &reference, gone]);
     let out = d.ferry(&["push", gone]);
     assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(out.stderr.contains("cannot reach registry 127.0.0.1:1"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot reach registry 127.0.0.1:1"),
+        "{}",
+        out.stderr
+    );
 }
 
 fn assert_push_unauthorized(d: &Daemon, config: &Path, reference: &str) {
@@ -154,13 +179,20 @@ fn push_to_an_auth_registry_needs_login_and_logout_drops_it() {
 
     let out = ferry(&d, cfg, &["login", "-u", USER, "-p", "wrong", &server]);
     assert_eq!(out.code, Some(1), "{out:?}");
-    assert!(out.stderr.contains("incorrect username or password"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("incorrect username or password"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(stored_auth(cfg, &server), None);
 
     let out = ferry(&d, cfg, &["login", "-u", USER, "-p", PASS, &server]);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(out.stdout.trim(), "Login Succeeded");
-    assert_eq!(stored_auth(cfg, &server).as_deref(), Some("ZmVycnk6czNjcmV0"));
+    assert_eq!(
+        stored_auth(cfg, &server).as_deref(),
+        Some("ZmVycnk6czNjcmV0")
+    );
     let meta = std::fs::metadata(cfg.join("config.json")).expect("config.json");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let text = std::fs::read_to_string(cfg.join("config.json")).expect("config.json");
@@ -171,9 +203,60 @@ fn push_to_an_auth_registry_needs_login_and_logout_drops_it() {
     assert_each_layer(&out, &img, "Pushed");
 
     let out = ferry(&d, cfg, &["logout", &server]);
-    assert_eq!(out.stdout.trim(), format!("Removing login credentials for {server}"));
+    assert_eq!(
+        out.stdout.trim(),
+        format!("Removing login credentials for {server}")
+    );
     assert_eq!(stored_auth(cfg, &server), None);
     assert_push_unauthorized(&d, cfg, &reference);
+}
+
+#[test]
+fn login_and_push_through_a_bearer_token_server_ask_for_push_scope() {
+    let source = Registry::start();
+    let tokens = TokenServer::start(TokenPolicy {
+        anonymous_pull: false,
+        credentials: Some((USER.into(), PASS.into())),
+    });
+    let private = Registry::start_with_token_auth(&tokens);
+    let server = private.addr();
+    let config = no_docker_config();
+    let cfg = config.path();
+    let d = daemon(cfg);
+    let img = fixtures::busybox();
+    let reference = format!("{server}/team/busybox:1");
+    local_image(&d, &img, &source.addr(), "src/busybox:1", &reference);
+
+    assert_push_unauthorized(&d, cfg, &reference);
+    let out = ferry(&d, cfg, &["login", "-u", USER, "-p", "wrong", &server]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("incorrect username or password"),
+        "{}",
+        out.stderr
+    );
+
+    ferry(&d, cfg, &["login", "-u", USER, "-p", PASS, &server]);
+    let out = ferry(&d, cfg, &["push", &reference]);
+    assert_eq!(out.code, Some(0), "{out:?}\n{}", d.log());
+    let scopes: Vec<String> = tokens
+        .requests()
+        .iter()
+        .flat_map(|r| r.query_values("scope"))
+        .collect();
+    assert!(
+        scopes.contains(&"repository:team/busybox:pull,push".to_owned()),
+        "{scopes:?}"
+    );
+    let other_config = no_docker_config();
+    let b = daemon(other_config.path());
+    std::fs::copy(
+        cfg.join("config.json"),
+        other_config.path().join("config.json"),
+    )
+    .expect("copy config.json");
+    let out = b.ferry_ok(&["pull", &reference]);
+    assert!(out.stdout.contains(&img.manifest_digest), "{}", out.stdout);
 }
 
 #[test]
@@ -190,16 +273,41 @@ fn search_lists_catalog_repositories_matching_the_term() {
     let out = d.ferry_ok(&["search", &format!("{addr}/alpha")]);
     let lines: Vec<&str> = out.stdout.lines().collect();
     let header: Vec<&str> = lines[0].split_whitespace().collect();
-    assert_eq!(header, ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"], "{}", out.stdout);
+    assert_eq!(
+        header,
+        ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"],
+        "{}",
+        out.stdout
+    );
     assert_eq!(lines.len(), 3, "{}", out.stdout);
-    assert!(lines[1].starts_with(&format!("{addr}/alpha/busybox ")), "{}", out.stdout);
-    assert!(lines[2].starts_with(&format!("{addr}/alpha/tools ")), "{}", out.stdout);
+    assert!(
+        lines[1].starts_with(&format!("{addr}/alpha/busybox ")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[2].starts_with(&format!("{addr}/alpha/tools ")),
+        "{}",
+        out.stdout
+    );
 
-    let out = d.ferry_ok(&["search", "--format", "{{.Name}}", &format!("{addr}/busybox")]);
+    let out = d.ferry_ok(&[
+        "search",
+        "--format",
+        "{{.Name}}",
+        &format!("{addr}/busybox"),
+    ]);
     let want = format!("{addr}/alpha/busybox\n{addr}/beta/busybox\n");
     assert_eq!(out.stdout, want);
 
-    let out = d.ferry_ok(&["search", "--limit", "1", "--format", "{{.Name}}", &format!("{addr}/")]);
+    let out = d.ferry_ok(&[
+        "search",
+        "--limit",
+        "1",
+        "--format",
+        "{{.Name}}",
+        &format!("{addr}/"),
+    ]);
     assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
 }
 
