@@ -119,7 +119,10 @@ pub enum Error {
 
     /// The registry wants credentials for a push (none, or not accepted).
     #[error("unauthorized: authentication required to push to {repository} (run 'ferry login {registry}')")]
-    PushUnauthorized { repository: String, registry: String },
+    PushUnauthorized {
+        repository: String,
+        registry: String,
+    },
 
     /// The registry knows who we are and still refuses the push.
     #[error("denied: requested access to the resource is denied ({repository})")]

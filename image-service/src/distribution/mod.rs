@@ -47,12 +47,12 @@ use oci_client::RegistryOperation;
 pub use auth::{docker_config_path, load_credentials, load_credentials_from, Credentials};
 pub use error::{BoxError, DistributionError};
 pub use login::{parse_challenge, Challenge, SearchHit};
-pub use push::{Mount, PushTarget};
 pub use manifest::{
     parse_manifest, select_platform, sha256_digest, validate_digest, Descriptor, Manifest,
     Platform, ACCEPTED_MEDIA_TYPES, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2, DOCKER_SCHEMA1,
     DOCKER_SCHEMA1_SIGNED, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST,
 };
+pub use push::{Mount, PushTarget};
 pub use reference::Reference;
 
 const USER_AGENT: &str = concat!("ferry/", env!("CARGO_PKG_VERSION"));
