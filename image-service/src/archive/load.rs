@@ -52,7 +52,7 @@ pub(crate) async fn load(
     let sp = Arc::clone(&spool);
     let found = blocking(move || candidates(&sp)).await?;
     let records = records_of(&found);
-    let keys = found.iter().flat_map(|c| lease_keys(c)).collect::<Vec<_>>();
+    let keys = found.iter().flat_map(lease_keys).collect::<Vec<_>>();
     let lease = store.leases.acquire(keys);
     let res = commit(puller, &found, &records).await;
     drop(lease);
