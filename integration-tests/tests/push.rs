@@ -2,10 +2,13 @@
 //! (counted through a FaultProxy), real ferryd daemons, the real CLI. Each test has its own
 //! registries, daemons and `DOCKER_CONFIG` directory, shared by its ferryd and its CLI calls.
 
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 use ferry_integration_tests::checks::{assert_image_listed, no_docker_config};
+use ferry_integration_tests::daemon::bin_dir;
 use ferry_integration_tests::fixtures::{self, Image};
 use ferry_integration_tests::{
     CmdOutput, Daemon, DaemonOpts, FaultProxy, Registry, TokenPolicy, TokenServer,
@@ -201,6 +204,13 @@ fn push_to_an_auth_registry_needs_login_and_logout_drops_it() {
     let out = ferry(&d, cfg, &["push", &reference]);
     assert_eq!(out.code, Some(0), "{out:?}\n{}", d.log());
     assert_each_layer(&out, &img, "Pushed");
+    // The catalog of a registry that wants credentials: read with the stored ones.
+    let out = ferry(
+        &d,
+        cfg,
+        &["search", "--format", "{{.Name}}", &format!("{server}/priv")],
+    );
+    assert_eq!(out.stdout, format!("{server}/private/busybox\n"), "{out:?}");
 
     let out = ferry(&d, cfg, &["logout", &server]);
     assert_eq!(
@@ -209,6 +219,41 @@ fn push_to_an_auth_registry_needs_login_and_logout_drops_it() {
     );
     assert_eq!(stored_auth(cfg, &server), None);
     assert_push_unauthorized(&d, cfg, &reference);
+
+    let out = login_password_stdin(&d, cfg, &server, PASS);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Login Succeeded"
+    );
+    assert_eq!(
+        stored_auth(cfg, &server).as_deref(),
+        Some("ZmVycnk6czNjcmV0")
+    );
+}
+
+/// `echo PASS | ferry login -u USER --password-stdin SERVER`.
+fn login_password_stdin(d: &Daemon, cfg: &Path, server: &str, pass: &str) -> Output {
+    let mut child = Command::new(bin_dir().join("ferry"))
+        .args([
+            "-H",
+            &d.host(),
+            "login",
+            "-u",
+            USER,
+            "--password-stdin",
+            server,
+        ])
+        .env("DOCKER_CONFIG", cfg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ferry login");
+    let mut stdin = child.stdin.take().expect("stdin");
+    writeln!(stdin, "{pass}").expect("write password");
+    drop(stdin);
+    child.wait_with_output().expect("ferry login")
 }
 
 #[test]
