@@ -281,8 +281,19 @@ fn exit_usage(e: &clap::Error) -> ! {
         || matches!(
             verb_of(&args),
             None | Some(
-                "pull" | "push" | "login" | "logout" | "search" | "images" | "image" | "rmi"
-                    | "tag" | "history" | "system" | "save" | "load"
+                "pull"
+                    | "push"
+                    | "login"
+                    | "logout"
+                    | "search"
+                    | "images"
+                    | "image"
+                    | "rmi"
+                    | "tag"
+                    | "history"
+                    | "system"
+                    | "save"
+                    | "load"
             )
         );
     if clap_status {
