@@ -191,6 +191,16 @@ fn save_rmi_load_round_trip_keeps_the_image_id_and_runs() {
 
     env.ok(&["rmi", &reference]);
     assert_store_empty(&env.daemon);
+    // From stdin first, then again from a file: the second load changes nothing.
+    let out = Command::new(ferry_integration_tests::daemon::bin_dir().join("ferry"))
+        .args(["-H", &env.daemon.host(), "load", "-q"])
+        .stdin(std::fs::File::open(&piped).expect("open"))
+        .output()
+        .expect("run ferry");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("Loaded image: {reference}\n")
+    );
     let loaded = env.ok(&["load", "-i", &archive]);
     assert_eq!(loaded, format!("Loaded image: {reference}\n"));
     let id = env.ok(&["image", "inspect", "--format", "{{.Id}}", &reference]);
@@ -204,6 +214,24 @@ fn save_rmi_load_round_trip_keeps_the_image_id_and_runs() {
 #[test]
 fn save_refuses_a_terminal_and_unknown_images() {
     let env = Env::new();
+    // `script` gives the CLI a pseudo-terminal as stdout.
+    let ferry = ferry_integration_tests::daemon::bin_dir().join("ferry");
+    let cmd = format!(
+        "{} -H {} save busybox; echo status=$?",
+        ferry.display(),
+        env.daemon.host()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script");
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.contains("cowardly refusing to save to a terminal. Use the -o flag or redirect"),
+        "{out}"
+    );
+    assert!(out.contains("status=1"), "{out}");
     let out = env.fails(&["save", "-o", &env.path("x.tar"), "nosuch:image"]);
     assert!(
         out.stderr.contains("No such image") || out.stderr.contains("no such image"),
@@ -260,6 +288,11 @@ fn skopeo_reads_what_ferry_saves() {
     let oci: Value = serde_json::from_str(&skopeo(&["inspect", &format!("oci-archive:{archive}")]))
         .expect("skopeo json");
     assert_eq!(oci["Digest"], image.manifest_digest, "{oci}");
+    // Copying reads (and verifies) every blob through both transports.
+    for transport in ["docker-archive", "oci-archive"] {
+        let dir = env.path(&format!("copied-{transport}"));
+        skopeo(&["copy", &format!("{transport}:{archive}"), &format!("dir:{dir}")]);
+    }
 }
 
 #[test]
