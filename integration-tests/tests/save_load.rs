@@ -291,7 +291,11 @@ fn skopeo_reads_what_ferry_saves() {
     // Copying reads (and verifies) every blob through both transports.
     for transport in ["docker-archive", "oci-archive"] {
         let dir = env.path(&format!("copied-{transport}"));
-        skopeo(&["copy", &format!("{transport}:{archive}"), &format!("dir:{dir}")]);
+        skopeo(&[
+            "copy",
+            &format!("{transport}:{archive}"),
+            &format!("dir:{dir}"),
+        ]);
     }
 }
 
