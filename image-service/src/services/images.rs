@@ -278,9 +278,17 @@ impl pb::images_server::Images for ImagesService {
             Ok::<_, Status>(())
         };
         let limits = archive::SpoolLimits::default();
-        let (fed, loaded) = tokio::join!(feed, archive::load(&self.puller, rx, limits));
+        let puller = Arc::clone(&self.puller);
+        // A task of its own: if the client goes away, the load still sees its input end, fails
+        // and collects what it committed, instead of being dropped half-way.
+        let load = tokio::spawn(tracing::Instrument::in_current_span(async move {
+            archive::load(&puller, rx, limits).await
+        }));
+        let (fed, loaded) = tokio::join!(feed, load);
         fed?;
-        let images = loaded.map_err(|e| to_status(&e))?;
+        let images = loaded
+            .map_err(|e| Status::internal(format!("load task: {e}")))?
+            .map_err(|e| to_status(&e))?;
         let images = images
             .into_iter()
             .map(|l| pb::LoadedImage {
