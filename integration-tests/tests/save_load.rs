@@ -392,4 +392,8 @@ fn hostile_archives_fail_and_commit_nothing() {
     };
     assert_rejected(&env, "huge.tar", &huge, "manifest.json exceeds");
     assert_rejected(&env, "garbage.tar", b"not a tar at all", "invalid archive");
+    // A transfer cut short (a client that died mid-upload looks the same to ferryd).
+    let whole = oci_archive(&image, Some("bad/five:1"), |_| {});
+    let cut = &whole[..whole.len() * 3 / 5];
+    assert_rejected(&env, "truncated.tar", cut, "invalid archive");
 }
