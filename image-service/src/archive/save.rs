@@ -84,8 +84,14 @@ pub fn plan_save(store: &Store, queries: &[String]) -> Result<SavePlan> {
     Ok(plan)
 }
 
-/// Writes the archive to `out`.
+/// Writes the archive to `out`. The caller leased the plan's blobs; an `rmi` that removed one
+/// between the plan and the lease is caught here, before a byte goes out.
 pub fn write_archive(store: &Store, plan: &SavePlan, out: impl Write) -> Result<()> {
+    for d in plan.blobs() {
+        if store.meta.content(&d)?.is_none() {
+            return Err(Error::ImageNotFound(format!("{d} (removed while saving)")));
+        }
+    }
     let mut tar = tar::Builder::new(out);
     let err = |e: std::io::Error| Error::io("write", "archive", e);
     put_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
