@@ -109,6 +109,10 @@ pub enum Error {
 
     #[error("shim unreachable: {0}")]
     ShimGone(String),
+
+    /// A CNI plugin failed, or none is installed.
+    #[error("network: {0}")]
+    Network(String),
 }
 
 impl Error {

@@ -12,6 +12,7 @@ pub mod images;
 pub mod leases;
 pub mod metadata;
 pub mod metrics;
+pub mod network;
 pub mod pull;
 pub mod services;
 pub mod snapshots;

@@ -9,6 +9,8 @@ pub(crate) mod inspect;
 pub(crate) mod lifecycle;
 pub(crate) mod logs;
 pub(crate) mod mount;
+pub(crate) mod network;
+pub(crate) mod port;
 pub(crate) mod prune;
 pub(crate) mod ps;
 pub(crate) mod pull;

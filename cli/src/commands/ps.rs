@@ -242,14 +242,26 @@ fn row(c: &Container, trunc: bool, now: i64) -> Value {
         "LocalVolumes": "0",
         "Mounts": "",
         "Names": c.name.trim_start_matches('/'),
-        "Networks": "",
-        "Ports": "",
+        "Networks": c.networks.join(","),
+        "Ports": ports_column(&c.ports),
         "RunningFor": ago(c.created, now),
         "Size": "N/A",
         "State": c.state,
         "Status": c.status,
         "Label": c.labels,
     })
+}
+
+/// Docker's PORTS: `0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp`.
+pub(crate) fn ports_column(ports: &[ferry_proto::containers::v1::PortBinding]) -> String {
+    ports
+        .iter()
+        .map(|p| {
+            let ip = if p.host_ip.is_empty() { "0.0.0.0" } else { p.host_ip.as_str() };
+            format!("{ip}:{}->{}/{}", p.host_port, p.container_port, p.protocol)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn created_at(unix: i64) -> String {

@@ -36,6 +36,7 @@ pub struct Containers {
     pub(crate) changed: watch::Sender<u64>,
     pub(crate) tombstones: Mutex<HashMap<String, i32>>,
     pub(crate) attach_waiters: Mutex<HashMap<String, Vec<AttachReady>>>,
+    pub networks: Arc<crate::network::Networks>,
 }
 
 impl Containers {
@@ -44,6 +45,7 @@ impl Containers {
         data_root: PathBuf,
         exec_root: PathBuf,
         shim_binary: PathBuf,
+        networks: crate::network::Networks,
     ) -> Arc<Self> {
         let launcher = ShimLauncher {
             binary: shim_binary,
@@ -58,6 +60,7 @@ impl Containers {
             changed: watch::channel(0).0,
             tombstones: Mutex::default(),
             attach_waiters: Mutex::default(),
+            networks: Arc::new(networks),
         })
     }
 
@@ -92,6 +95,8 @@ impl Containers {
         config: ContainerConfig,
     ) -> Result<(String, Vec<String>)> {
         let image = self.resolve_image(&config.image)?;
+        let mut config = config;
+        config.network = self.resolve_network(&config)?;
         let name = match name {
             "" => names::generate(),
             n => names::validate(n).ok_or_else(|| {
@@ -102,8 +107,8 @@ impl Containers {
         };
         let id = hex::encode(rand::random::<[u8; 32]>());
         let runtime_cfg = self.image_runtime_config(&image)?;
-        let args =
-            spec::resolve_args(&runtime_cfg, &super::bundle::run_config(&config, &id, &[])?)?;
+        let run = super::bundle::run_config(&config, &id, &[], &self.paths(&id).netns)?;
+        let args = spec::resolve_args(&runtime_cfg, &run)?;
         let rec = ContainerRecord {
             id: id.clone(),
             name,
@@ -120,6 +125,7 @@ impl Containers {
             stopped_by_user: false,
             runtime_used: String::new(),
             error: String::new(),
+            net: None,
             config,
         };
         let paths = self.paths(&id);
@@ -214,6 +220,7 @@ impl Containers {
             self.prepare(rec, &image, &cfg, &paths).await?;
         }
         self.retire_shim(&rec.id, &paths).await;
+        self.net_up(rec).await?;
         let runtime = if rec.config.runtime.is_empty() {
             "crun"
         } else {
@@ -282,6 +289,7 @@ impl Containers {
             })
             .await;
         self.fail_attaches(&rec.id, &msg);
+        self.net_down(rec).await;
         self.save(rec)?;
         Err(Error::StartFailed {
             id: rec.id.clone(),
@@ -540,6 +548,8 @@ impl Containers {
         };
         let paths = self.paths(id);
         self.retire_shim(id, &paths).await;
+        let mut rec = rec;
+        self.net_down(&mut rec).await;
         paths.unmount_rootfs()?;
         self.store.meta.remove_container(id)?;
         self.tombstones

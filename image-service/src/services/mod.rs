@@ -5,8 +5,10 @@ mod container_convert;
 mod containers;
 mod convert;
 mod images;
+mod networks;
 mod status;
 
 pub use containers::ContainersService;
 pub use images::ImagesService;
+pub use networks::NetworksService;
 pub use status::to_status;
