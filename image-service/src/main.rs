@@ -15,13 +15,13 @@ use ferry_image_service::config::Config;
 use ferry_image_service::containers::Containers;
 use ferry_image_service::distribution::{RegistryClient, RegistryConfig};
 use ferry_image_service::metrics::Metrics;
-use ferry_image_service::pull::Puller;
 use ferry_image_service::network::Networks;
+use ferry_image_service::pull::Puller;
 use ferry_image_service::services::{ContainersService, ImagesService, NetworksService};
 use ferry_image_service::store::Store;
 use ferry_proto::containers::v1::containers_server::ContainersServer;
-use ferry_proto::networks::v1::networks_server::NetworksServer;
 use ferry_proto::images::v1::images_server::ImagesServer;
+use ferry_proto::networks::v1::networks_server::NetworksServer;
 use ferry_telemetry::{ServerLayer, Telemetry};
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
@@ -165,7 +165,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .layer(ServerLayer)
         .layer(metrics.rpc_layer())
         .add_service(ImagesServer::new(ImagesService::new(puller)))
-        .add_service(ContainersServer::new(ContainersService::new(Arc::clone(&containers))))
+        .add_service(ContainersServer::new(ContainersService::new(Arc::clone(
+            &containers,
+        ))))
         .add_service(NetworksServer::new(NetworksService::new(containers)))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown())
         .await?;

@@ -268,8 +268,12 @@ impl Daemon {
             return;
         };
         for e in rd.flatten() {
-            let Ok(bytes) = std::fs::read(e.path()) else { continue };
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
+            let Ok(bytes) = std::fs::read(e.path()) else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                continue;
+            };
             if let Some(bridge) = v["bridge"].as_str() {
                 let _ = Command::new("ip")
                     .args(["link", "delete", bridge])

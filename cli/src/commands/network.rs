@@ -73,12 +73,18 @@ pub(crate) async fn run(host: &str, cmd: NetworkCommand) -> anyhow::Result<i32> 
         NetworkCommand::Inspect(a) => inspect(&mut c, a).await,
         NetworkCommand::Rm(a) => rm(&mut c, a).await,
         NetworkCommand::Connect(a) => {
-            let req = pb::ConnectRequest { network: a.network, container: a.container };
+            let req = pb::ConnectRequest {
+                network: a.network,
+                container: a.container,
+            };
             c.connect_container(req).await?;
             Ok(0)
         }
         NetworkCommand::Disconnect(a) => {
-            let req = pb::DisconnectRequest { network: a.network, container: a.container };
+            let req = pb::DisconnectRequest {
+                network: a.network,
+                container: a.container,
+            };
             c.disconnect_container(req).await?;
             Ok(0)
         }
@@ -87,7 +93,10 @@ pub(crate) async fn run(host: &str, cmd: NetworkCommand) -> anyhow::Result<i32> 
 
 async fn create(c: &mut Client, a: CreateArgs) -> anyhow::Result<i32> {
     if a.driver != "bridge" {
-        eprintln!("Error response from daemon: plugin \"{}\" not found", a.driver);
+        eprintln!(
+            "Error response from daemon: plugin \"{}\" not found",
+            a.driver
+        );
         return Ok(1);
     }
     let labels = a
@@ -98,22 +107,39 @@ async fn create(c: &mut Client, a: CreateArgs) -> anyhow::Result<i32> {
             None => (l.clone(), String::new()),
         })
         .collect();
-    let req = pb::CreateNetworkRequest { name: a.name, subnet: a.subnet.unwrap_or_default(), labels };
+    let req = pb::CreateNetworkRequest {
+        name: a.name,
+        subnet: a.subnet.unwrap_or_default(),
+        labels,
+    };
     println!("{}", c.create(req).await?.into_inner().id);
     Ok(0)
 }
 
 async fn ls(c: &mut Client, a: LsArgs) -> anyhow::Result<i32> {
-    let nets = c.list(pb::ListNetworksRequest {}).await?.into_inner().networks;
+    let nets = c
+        .list(pb::ListNetworksRequest {})
+        .await?
+        .into_inner()
+        .networks;
     let id = |n: &pb::Network| {
-        if a.no_trunc { n.id.clone() } else { n.id.chars().take(12).collect() }
+        if a.no_trunc {
+            n.id.clone()
+        } else {
+            n.id.chars().take(12).collect()
+        }
     };
     if a.quiet {
         nets.iter().for_each(|n| println!("{}", id(n)));
         return Ok(0);
     }
-    let mut rows = vec![["NETWORK ID", "NAME", "DRIVER", "SCOPE"].map(String::from).to_vec()];
-    rows.extend(nets.iter().map(|n| vec![id(n), n.name.clone(), n.driver.clone(), "local".into()]));
+    let mut rows = vec![["NETWORK ID", "NAME", "DRIVER", "SCOPE"]
+        .map(String::from)
+        .to_vec()];
+    rows.extend(
+        nets.iter()
+            .map(|n| vec![id(n), n.name.clone(), n.driver.clone(), "local".into()]),
+    );
     print!("{}", table(&rows));
     Ok(0)
 }

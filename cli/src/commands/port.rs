@@ -13,13 +13,19 @@ pub(crate) struct PortArgs {
 
 pub(crate) async fn run(host: &str, args: PortArgs) -> anyhow::Result<i32> {
     let mut client = ContainersClient::new(crate::client::connect(host).await?);
-    let req = InspectRequest { id: args.container.clone() };
+    let req = InspectRequest {
+        id: args.container.clone(),
+    };
     let json = client.inspect(req).await?.into_inner().json;
     let v: Value = serde_json::from_str(&json)?;
     let lines = lines(&v, args.private_port.as_deref());
     match (args.private_port, lines.is_empty()) {
         (Some(p), true) => {
-            eprintln!("Error: No public port '{}' published for {}", with_proto(&p), args.container);
+            eprintln!(
+                "Error: No public port '{}' published for {}",
+                with_proto(&p),
+                args.container
+            );
             Ok(1)
         }
         _ => {
@@ -30,7 +36,11 @@ pub(crate) async fn run(host: &str, args: PortArgs) -> anyhow::Result<i32> {
 }
 
 fn with_proto(p: &str) -> String {
-    if p.contains('/') { p.to_string() } else { format!("{p}/tcp") }
+    if p.contains('/') {
+        p.to_string()
+    } else {
+        format!("{p}/tcp")
+    }
 }
 
 /// `80/tcp -> 0.0.0.0:8080` lines, or just `0.0.0.0:8080` for one asked-for port.
@@ -50,7 +60,11 @@ fn lines(inspect: &Value, private: Option<&str>) -> Vec<String> {
                 b["HostIp"].as_str().unwrap_or_default(),
                 b["HostPort"].as_str().unwrap_or_default()
             );
-            out.push(if want.is_some() { addr } else { format!("{key} -> {addr}") });
+            out.push(if want.is_some() {
+                addr
+            } else {
+                format!("{key} -> {addr}")
+            });
         }
     }
     out
@@ -65,7 +79,10 @@ mod tests {
         let v = serde_json::json!({"NetworkSettings": {"Ports": {
             "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}],
             "53/udp": [{"HostIp": "127.0.0.1", "HostPort": "5353"}]}}});
-        assert_eq!(lines(&v, None), ["53/udp -> 127.0.0.1:5353", "80/tcp -> 0.0.0.0:8080"]);
+        assert_eq!(
+            lines(&v, None),
+            ["53/udp -> 127.0.0.1:5353", "80/tcp -> 0.0.0.0:8080"]
+        );
         assert_eq!(lines(&v, Some("80")), ["0.0.0.0:8080"]);
         assert!(lines(&v, Some("81")).is_empty());
     }

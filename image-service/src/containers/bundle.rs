@@ -202,7 +202,10 @@ mod tests {
         );
         let ns = Path::new("/run/ferry/netns/x");
         let on = |network: &str| {
-            let c = ContainerConfig { network: network.into(), ..Default::default() };
+            let c = ContainerConfig {
+                network: network.into(),
+                ..Default::default()
+            };
             run_config(&c, "x", &[], ns).unwrap().network
         };
         assert_eq!(on("mynet"), NetworkMode::Namespace(ns.to_path_buf()));

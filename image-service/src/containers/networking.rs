@@ -87,22 +87,38 @@ impl Containers {
     pub(crate) fn refresh_hosts(&self, rec: &ContainerRecord) -> Result<()> {
         let all = self.list()?;
         let networks_of = |c: &ContainerRecord| -> Vec<String> {
-            c.net.iter().flat_map(|n| &n.endpoints).map(|e| e.network_id.clone()).collect()
+            c.net
+                .iter()
+                .flat_map(|n| &n.endpoints)
+                .map(|e| e.network_id.clone())
+                .collect()
         };
         let mine: Vec<String> = networks_of(rec);
         let default_id = self.networks.get(network::DEFAULT).map(|n| n.id).ok();
-        for c in all.iter().filter(|c| c.id == rec.id || networks_of(c).iter().any(|n| mine.contains(n))) {
+        for c in all
+            .iter()
+            .filter(|c| c.id == rec.id || networks_of(c).iter().any(|n| mine.contains(n)))
+        {
             let own: Vec<String> = networks_of(c);
             let peers: Vec<(String, String)> = all
                 .iter()
                 .filter(|p| p.id != c.id)
                 .flat_map(|p| {
-                    p.net.iter().flat_map(|n| &n.endpoints).filter(|e| {
-                        own.contains(&e.network_id) && Some(&e.network_id) != default_id.as_ref()
-                    }).map(|e| (p.name.clone(), e.ip.clone()))
+                    p.net
+                        .iter()
+                        .flat_map(|n| &n.endpoints)
+                        .filter(|e| {
+                            own.contains(&e.network_id)
+                                && Some(&e.network_id) != default_id.as_ref()
+                        })
+                        .map(|e| (p.name.clone(), e.ip.clone()))
                 })
                 .collect();
-            let hostname = if c.config.hostname.is_empty() { &c.id[..12] } else { c.config.hostname.as_str() };
+            let hostname = if c.config.hostname.is_empty() {
+                &c.id[..12]
+            } else {
+                c.config.hostname.as_str()
+            };
             let own_ip = c.net.as_ref().map_or("", |n| n.ip());
             let path = self.paths(&c.id).state.join("hosts");
             if path.exists() {
@@ -172,7 +188,10 @@ impl Containers {
             .into_iter()
             .filter(|c| {
                 c.config.network == net.name
-                    || c.net.iter().flat_map(|n| &n.endpoints).any(|e| e.network_id == net.id)
+                    || c.net
+                        .iter()
+                        .flat_map(|n| &n.endpoints)
+                        .any(|e| e.network_id == net.id)
             })
             .collect())
     }
@@ -193,5 +212,8 @@ impl Containers {
 
 /// The record as it was before a disconnect, so its former peers drop it from their hosts.
 fn before_rec(rec: &ContainerRecord, before: network::NetState) -> ContainerRecord {
-    ContainerRecord { net: Some(before), ..rec.clone() }
+    ContainerRecord {
+        net: Some(before),
+        ..rec.clone()
+    }
 }

@@ -23,7 +23,11 @@ impl Networks {
             endpoints: Vec::new(),
             ports: ports.to_vec(),
         };
-        let t = Target { container_id: id, netns: &ns, ifname: "lo" };
+        let t = Target {
+            container_id: id,
+            netns: &ns,
+            ifname: "lo",
+        };
         let mut res = cni::loopback(&t);
         for (i, n) in networks.iter().enumerate() {
             if res.is_err() {
@@ -68,7 +72,11 @@ impl Networks {
     ) -> Result<Endpoint> {
         let plugins = cni::chain(net, &self.ipam_dir(), ports);
         let ns = std::path::Path::new(&state.netns);
-        let t = Target { container_id: id, netns: ns, ifname };
+        let t = Target {
+            container_id: id,
+            netns: ns,
+            ifname,
+        };
         let mut e = cni::add(&net.name, &plugins, &t)?;
         e.network_id = net.id.clone();
         Ok(e)
@@ -83,7 +91,11 @@ impl Networks {
             )));
         };
         let e = state.endpoints.remove(i);
-        let ports = if i == 0 { state.ports.clone() } else { Vec::new() };
+        let ports = if i == 0 {
+            state.ports.clone()
+        } else {
+            Vec::new()
+        };
         self.del_endpoint(id, &state.netns, &e, &ports)
     }
 
@@ -91,7 +103,11 @@ impl Networks {
     pub fn detach(&self, id: &str, state: &NetState) -> Result<()> {
         let mut first = None;
         for (i, e) in state.endpoints.iter().enumerate().rev() {
-            let ports = if i == 0 { state.ports.clone() } else { Vec::new() };
+            let ports = if i == 0 {
+                state.ports.clone()
+            } else {
+                Vec::new()
+            };
             if let Err(err) = self.del_endpoint(id, &state.netns, e, &ports) {
                 tracing::warn!(%id, network = %e.network, error = %err, "CNI DEL failed");
                 first.get_or_insert(err);
@@ -108,14 +124,20 @@ impl Networks {
         };
         let plugins = cni::chain(&net, &self.ipam_dir(), ports);
         let prev = serde_json::from_str(&e.cni_result).ok();
-        let t = Target { container_id: id, netns: std::path::Path::new(ns), ifname: &e.ifname };
+        let t = Target {
+            container_id: id,
+            netns: std::path::Path::new(ns),
+            ifname: &e.ifname,
+        };
         cni::del(&net.name, &plugins, &t, prev.as_ref())
     }
 
     /// After a crash: namespaces of containers that are not running are torn down, with a
     /// DEL on every network for their ID (host-local, portmap and firewall key on it).
     pub fn sweep(&self, live: &HashSet<String>) {
-        let Ok(rd) = std::fs::read_dir(&self.netns_dir) else { return };
+        let Ok(rd) = std::fs::read_dir(&self.netns_dir) else {
+            return;
+        };
         let nets = self.list().unwrap_or_default();
         for entry in rd.flatten() {
             let id = entry.file_name().to_string_lossy().to_string();
@@ -126,7 +148,11 @@ impl Networks {
             for n in &nets {
                 let plugins = cni::chain(n, &self.ipam_dir(), &[]);
                 for ifname in ["eth0", "eth1", "eth2", "eth3"] {
-                    let t = Target { container_id: &id, netns: &ns, ifname };
+                    let t = Target {
+                        container_id: &id,
+                        netns: &ns,
+                        ifname,
+                    };
                     let _ = cni::del(&n.name, &plugins, &t, None);
                 }
             }
@@ -138,9 +164,7 @@ impl Networks {
 
 /// The container's /etc/hosts: itself, then the other containers on its user networks.
 pub fn hosts_file(hostname: &str, own_ip: &str, peers: &[(String, String)]) -> String {
-    let mut s = String::from(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-    );
+    let mut s = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
     if own_ip.is_empty() {
         s.push_str(&format!("127.0.1.1\t{hostname}\n"));
     } else {

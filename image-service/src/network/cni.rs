@@ -96,7 +96,13 @@ pub fn loopback(t: &Target<'_>) -> Result<()> {
     exec("ADD", "lo", &json!({"type": "loopback"}), None, &lo).map(drop)
 }
 
-fn exec(cmd: &str, name: &str, plugin: &Value, prev: Option<&Value>, t: &Target<'_>) -> Result<Value> {
+fn exec(
+    cmd: &str,
+    name: &str,
+    plugin: &Value,
+    prev: Option<&Value>,
+    t: &Target<'_>,
+) -> Result<Value> {
     let kind = plugin["type"].as_str().unwrap_or_default().to_string();
     let mut conf = plugin.clone();
     conf["cniVersion"] = json!(CNI_VERSION);
@@ -145,7 +151,11 @@ fn endpoint(network: &str, ifname: &str, r: &Value) -> Result<Endpoint> {
             let i = ip["interface"].as_u64().unwrap_or(u64::MAX) as usize;
             ifaces.get(i).and_then(|f| f["name"].as_str()) == Some(ifname)
         })
-        .ok_or_else(|| Error::Network(format!("CNI result for {network} has no address on {ifname}")))?;
+        .ok_or_else(|| {
+            Error::Network(format!(
+                "CNI result for {network} has no address on {ifname}"
+            ))
+        })?;
     let cidr = ip["address"].as_str().unwrap_or_default();
     let (addr, len) = cidr.split_once('/').unwrap_or((cidr, "32"));
     let mac = ifaces
@@ -175,8 +185,15 @@ mod tests {
                         {"name": "eth0", "mac": "aa:bb", "sandbox": "/x"}],
                        "ips": [{"interface": 2, "address": "10.90.0.5/24", "gateway": "10.90.0.1"}]});
         let e = endpoint("n", "eth0", &r).unwrap();
-        assert_eq!((e.ip.as_str(), e.prefix_len, e.gateway.as_str(), e.mac.as_str()),
-                   ("10.90.0.5", 24, "10.90.0.1", "aa:bb"));
+        assert_eq!(
+            (
+                e.ip.as_str(),
+                e.prefix_len,
+                e.gateway.as_str(),
+                e.mac.as_str()
+            ),
+            ("10.90.0.5", 24, "10.90.0.1", "aa:bb")
+        );
         assert!(endpoint("n", "eth1", &r).is_err());
     }
 }

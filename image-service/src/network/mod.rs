@@ -149,7 +149,9 @@ impl Networks {
         }
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         if self.file(name).exists() {
-            return Err(Error::Conflict(format!("network with name {name} already exists")));
+            return Err(Error::Conflict(format!(
+                "network with name {name} already exists"
+            )));
         }
         self.create_locked(name, subnet, None, labels)
     }

@@ -33,7 +33,11 @@ pub fn parse(spec: &str) -> Result<PortBinding> {
     }
     Ok(PortBinding {
         host_ip: host_ip.to_string(),
-        host_port: if host.is_empty() { 0 } else { port(host, true)? },
+        host_port: if host.is_empty() {
+            0
+        } else {
+            port(host, true)?
+        },
         container_port: port(container, false)?,
         protocol: proto.to_string(),
     })
@@ -50,7 +54,11 @@ pub fn from_exposed(exposed: &BTreeMap<String, serde_json::Value>) -> Vec<PortBi
 pub fn allocate(wanted: &[PortBinding], in_use: &[PortBinding]) -> Result<Vec<PortBinding>> {
     let mut out: Vec<PortBinding> = Vec::new();
     for w in wanted {
-        let ip = if w.host_ip.is_empty() { "0.0.0.0" } else { w.host_ip.as_str() };
+        let ip = if w.host_ip.is_empty() {
+            "0.0.0.0"
+        } else {
+            w.host_ip.as_str()
+        };
         let clash = |p: &PortBinding| {
             p.host_port == w.host_port
                 && p.protocol == w.protocol
@@ -60,7 +68,10 @@ pub fn allocate(wanted: &[PortBinding], in_use: &[PortBinding]) -> Result<Vec<Po
             return Err(allocated(ip, w));
         }
         let port = probe(ip, w).map_err(|_| allocated(ip, w))?;
-        out.push(PortBinding { host_port: port, ..w.clone() });
+        out.push(PortBinding {
+            host_port: port,
+            ..w.clone()
+        });
     }
     Ok(out)
 }
@@ -85,16 +96,35 @@ mod tests {
     use super::*;
 
     fn pb(ip: &str, h: u16, c: u16, proto: &str) -> PortBinding {
-        PortBinding { host_ip: ip.into(), host_port: h, container_port: c, protocol: proto.into() }
+        PortBinding {
+            host_ip: ip.into(),
+            host_port: h,
+            container_port: c,
+            protocol: proto.into(),
+        }
     }
 
     #[test]
     fn docker_port_grammar() {
         assert_eq!(parse("8080:80").unwrap(), pb("", 8080, 80, "tcp"));
         assert_eq!(parse("80").unwrap(), pb("", 0, 80, "tcp"));
-        assert_eq!(parse("127.0.0.1:8080:80/udp").unwrap(), pb("127.0.0.1", 8080, 80, "udp"));
-        assert_eq!(parse("127.0.0.1::80").unwrap(), pb("127.0.0.1", 0, 80, "tcp"));
-        for bad in ["", "x:80", "80/sctp2", "1:2:3:4", "99999:80", "8080:0", "nothost:1:2"] {
+        assert_eq!(
+            parse("127.0.0.1:8080:80/udp").unwrap(),
+            pb("127.0.0.1", 8080, 80, "udp")
+        );
+        assert_eq!(
+            parse("127.0.0.1::80").unwrap(),
+            pb("127.0.0.1", 0, 80, "tcp")
+        );
+        for bad in [
+            "",
+            "x:80",
+            "80/sctp2",
+            "1:2:3:4",
+            "99999:80",
+            "8080:0",
+            "nothost:1:2",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }
@@ -104,7 +134,10 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let busy = l.local_addr().unwrap().port();
         let err = allocate(&[pb("127.0.0.1", busy, 80, "tcp")], &[]).unwrap_err();
-        assert!(err.to_string().contains("port is already allocated"), "{err}");
+        assert!(
+            err.to_string().contains("port is already allocated"),
+            "{err}"
+        );
         let got = allocate(&[pb("127.0.0.1", 0, 80, "tcp")], &[]).unwrap();
         assert_ne!(got[0].host_port, 0);
         let published = [pb("", 40999, 80, "tcp")];

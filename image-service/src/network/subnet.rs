@@ -67,8 +67,14 @@ impl std::fmt::Display for Subnet {
 
 /// Docker's default pool order: 172.17–31/16, then 10.90.x.0/24 (podman's 10.88/10.89 left alone).
 fn candidates() -> impl Iterator<Item = Subnet> {
-    let wide = (17..=31).map(|b| Subnet { addr: Ipv4Addr::new(172, b, 0, 0), len: 16 });
-    let narrow = (0..=255).map(|c| Subnet { addr: Ipv4Addr::new(10, 90, c, 0), len: 24 });
+    let wide = (17..=31).map(|b| Subnet {
+        addr: Ipv4Addr::new(172, b, 0, 0),
+        len: 16,
+    });
+    let narrow = (0..=255).map(|c| Subnet {
+        addr: Ipv4Addr::new(10, 90, c, 0),
+        len: 24,
+    });
     wide.chain(narrow)
 }
 
@@ -110,7 +116,11 @@ impl Claims {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default();
         map.retain(|_, owner| Path::new(owner).exists());
-        Ok(Claims { _lock: lock, path: path.to_path_buf(), map })
+        Ok(Claims {
+            _lock: lock,
+            path: path.to_path_buf(),
+            map,
+        })
     }
 
     /// Is `net` free: no host route and no other claim overlaps it?
@@ -128,13 +138,14 @@ impl Claims {
     }
 
     pub fn choose(&self) -> Result<Subnet> {
-        candidates()
-            .find(|c| self.check(c).is_ok())
-            .ok_or_else(|| Error::Conflict("no free subnet left in the default address pools".into()))
+        candidates().find(|c| self.check(c).is_ok()).ok_or_else(|| {
+            Error::Conflict("no free subnet left in the default address pools".into())
+        })
     }
 
     pub fn claim(&mut self, net: &Subnet, owner: &Path) -> Result<()> {
-        self.map.insert(net.to_string(), owner.display().to_string());
+        self.map
+            .insert(net.to_string(), owner.display().to_string());
         self.save()
     }
 
@@ -161,7 +172,10 @@ mod tests {
         assert_eq!(a.gateway().to_string(), "172.18.0.1");
         assert!(a.overlaps(&Subnet::parse("172.18.5.0/24").unwrap()));
         assert!(!a.overlaps(&Subnet::parse("172.19.0.0/16").unwrap()));
-        assert!(Subnet::parse("172.18.0.1/16").unwrap_err().to_string().contains("172.18.0.0/16"));
+        assert!(Subnet::parse("172.18.0.1/16")
+            .unwrap_err()
+            .to_string()
+            .contains("172.18.0.0/16"));
         for bad in ["172.18.0.0", "x/16", "10.0.0.0/33", "10.0.0.0/4"] {
             assert!(Subnet::parse(bad).is_err(), "{bad}");
         }
@@ -175,7 +189,10 @@ mod tests {
         std::fs::write(&owner, "").unwrap();
         let mut claims = Claims::open(&dir.path().join("claims.json")).unwrap();
         let first = claims.choose().unwrap();
-        assert!(routes.iter().all(|r| !r.overlaps(&first)), "{first} vs {routes:?}");
+        assert!(
+            routes.iter().all(|r| !r.overlaps(&first)),
+            "{first} vs {routes:?}"
+        );
         claims.claim(&first, &owner).unwrap();
         let second = claims.choose().unwrap();
         assert_ne!(first, second);
@@ -183,6 +200,10 @@ mod tests {
         drop(claims);
         std::fs::remove_file(&owner).unwrap();
         let claims = Claims::open(&dir.path().join("claims.json")).unwrap();
-        assert_eq!(claims.choose().unwrap(), first, "a vanished owner's claim is dropped");
+        assert_eq!(
+            claims.choose().unwrap(),
+            first,
+            "a vanished owner's claim is dropped"
+        );
     }
 }

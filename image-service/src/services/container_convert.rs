@@ -105,7 +105,11 @@ fn network_settings(c: &ContainerRecord) -> Value {
     let mut ports = serde_json::Map::new();
     for p in &n.ports {
         let key = format!("{}/{}", p.container_port, p.protocol);
-        let ip = if p.host_ip.is_empty() { "0.0.0.0" } else { p.host_ip.as_str() };
+        let ip = if p.host_ip.is_empty() {
+            "0.0.0.0"
+        } else {
+            p.host_ip.as_str()
+        };
         let entry = ports.entry(key).or_insert_with(|| json!([]));
         if let Some(a) = entry.as_array_mut() {
             a.push(json!({ "HostIp": ip, "HostPort": p.host_port.to_string() }));

@@ -47,7 +47,12 @@ fn network(n: &NetworkRecord) -> pb::Network {
 /// `host` and `none` are listed as Docker lists them; they have no file.
 fn predefined(name: &str, driver: &str) -> pb::Network {
     let id = hex::encode(sha2_of(name));
-    pb::Network { id, name: name.into(), driver: driver.into(), ..Default::default() }
+    pb::Network {
+        id,
+        name: name.into(),
+        driver: driver.into(),
+        ..Default::default()
+    }
 }
 
 fn sha2_of(s: &str) -> [u8; 32] {
@@ -106,11 +111,18 @@ impl pb::networks_server::Networks for NetworksService {
         let containers: serde_json::Map<String, serde_json::Value> = users
             .iter()
             .filter_map(|c| {
-                let e = c.net.iter().flat_map(|s| &s.endpoints).find(|e| e.network_id == n.id)?;
-                Some((c.id.clone(), json!({
-                    "Name": c.name, "MacAddress": e.mac,
-                    "IPv4Address": format!("{}/{}", e.ip, e.prefix_len),
-                })))
+                let e = c
+                    .net
+                    .iter()
+                    .flat_map(|s| &s.endpoints)
+                    .find(|e| e.network_id == n.id)?;
+                Some((
+                    c.id.clone(),
+                    json!({
+                        "Name": c.name, "MacAddress": e.mac,
+                        "IPv4Address": format!("{}/{}", e.ip, e.prefix_len),
+                    }),
+                ))
             })
             .collect();
         let v = json!([{
