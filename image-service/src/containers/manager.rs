@@ -95,6 +95,14 @@ impl Containers {
         config: ContainerConfig,
     ) -> Result<(String, Vec<String>)> {
         let image = self.resolve_image(&config.image)?;
+        // Until the record is in, GC must not take the layers being mounted (an rmi may commit
+        // meanwhile; then the insert below fails and the container is not created).
+        let _lease = self.store.leases.acquire(
+            image
+                .chain_ids()
+                .map(str::to_string)
+                .chain([image.config_digest.clone()]),
+        );
         let mut config = config;
         config.network = self.resolve_network(&config)?;
         let name = match name {
