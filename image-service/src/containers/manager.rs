@@ -145,7 +145,17 @@ impl Containers {
             return Err(e);
         }
         self.changed.send_modify(|n| *n += 1);
-        Ok((id, Vec::new()))
+        let publishes = !rec.config.publish.is_empty() || rec.config.publish_all;
+        let warnings = match rec.config.network.as_str() {
+            "host" if publishes => {
+                vec!["Published ports are discarded when using host network mode".to_string()]
+            }
+            "none" if publishes => {
+                vec!["Published ports are discarded when using network none".to_string()]
+            }
+            _ => Vec::new(),
+        };
+        Ok((id, warnings))
     }
 
     /// Directories, root mount and config.json; also used at start when /run was wiped.
