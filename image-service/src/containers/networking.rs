@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::manager::Containers;
 use super::record::{ContainerConfig, ContainerRecord};
 use crate::error::{Error, Result};
-use crate::network::{self, hosts_file, ports, NetworkRecord, PortBinding};
+use crate::network::{self, hosts_file, ports, NetState, NetworkRecord, Networks, PortBinding};
 
 impl Containers {
     /// The network `create` records: the daemon's default for "", checked to exist.
@@ -131,54 +131,49 @@ impl Containers {
 
     /// `network connect NETWORK CONTAINER` (a running container gets one more interface).
     pub async fn network_connect(&self, network: &str, container: &str) -> Result<()> {
-        let net = self.networks.get(network)?;
-        let rec = self.get(container)?;
-        let _g = self.lock(&rec.id).await;
-        let mut rec = self.get(&rec.id)?;
-        let Some(mut state) = rec.net.take() else {
-            return Err(Error::Conflict(format!(
-                "container {} is not running on a bridge network: start it on one first",
-                rec.name
-            )));
-        };
-        let (nets, id) = (Arc::clone(&self.networks), rec.id.clone());
-        let res = tokio::task::spawn_blocking(move || {
-            let r = nets.connect(&id, &mut state, &net);
-            (state, r)
-        })
-        .await
-        .map_err(|e| Error::Network(format!("connect task: {e}")))?;
-        rec.net = Some(res.0);
-        self.save(&rec)?;
-        self.refresh_hosts(&rec)?;
-        res.1
+        self.change_endpoints(network, container, Networks::connect)
+            .await
     }
 
     /// `network disconnect NETWORK CONTAINER`.
     pub async fn network_disconnect(&self, network: &str, container: &str) -> Result<()> {
+        self.change_endpoints(network, container, Networks::disconnect)
+            .await
+    }
+
+    /// Connect or disconnect under the container's lock; then /etc/hosts of the peers before
+    /// and after the change is rewritten. A failed change keeps the state as it was.
+    async fn change_endpoints(
+        &self,
+        network: &str,
+        container: &str,
+        change: EndpointChange,
+    ) -> Result<()> {
         let net = self.networks.get(network)?;
         let rec = self.get(container)?;
         let _g = self.lock(&rec.id).await;
         let mut rec = self.get(&rec.id)?;
-        let Some(mut state) = rec.net.take() else {
+        let Some(before) = rec.net.clone() else {
             return Err(Error::Conflict(format!(
-                "container {} is not connected to network {}",
-                rec.name, net.name
+                "container {} is not running on a bridge network",
+                rec.name
             )));
         };
-        let before = state.clone();
-        let (nets, id, n2) = (Arc::clone(&self.networks), rec.id.clone(), net.clone());
+        let (nets, id, mut state) = (Arc::clone(&self.networks), rec.id.clone(), before.clone());
         let res = tokio::task::spawn_blocking(move || {
-            let r = nets.disconnect(&id, &mut state, &n2);
-            (state, r)
+            change(&nets, &id, &mut state, &net).map(|()| state)
         })
         .await
-        .map_err(|e| Error::Network(format!("disconnect task: {e}")))?;
-        rec.net = Some(if res.1.is_ok() { res.0 } else { before.clone() });
+        .map_err(|e| Error::Network(format!("network task: {e}")))?;
+        let old = ContainerRecord {
+            net: Some(before.clone()),
+            ..rec.clone()
+        };
+        rec.net = Some(res.as_ref().map_or(before, Clone::clone));
         self.save(&rec)?;
-        self.refresh_hosts(&before_rec(&rec, before))?;
+        self.refresh_hosts(&old)?;
         self.refresh_hosts(&rec)?;
-        res.1
+        res.map(drop)
     }
 
     /// Containers attached to (or configured for) a network.
@@ -210,10 +205,5 @@ impl Containers {
     }
 }
 
-/// The record as it was before a disconnect, so its former peers drop it from their hosts.
-fn before_rec(rec: &ContainerRecord, before: network::NetState) -> ContainerRecord {
-    ContainerRecord {
-        net: Some(before),
-        ..rec.clone()
-    }
-}
+/// `Networks::connect` or `Networks::disconnect`.
+type EndpointChange = fn(&Networks, &str, &mut NetState, &NetworkRecord) -> Result<()>;
