@@ -70,7 +70,7 @@ impl Networks {
         ifname: &str,
         ports: &[PortBinding],
     ) -> Result<Endpoint> {
-        let plugins = cni::chain(net, &self.ipam_dir(), ports);
+        let plugins = cni::chain(net, &self.ipam_dir(), ports, false);
         let ns = std::path::Path::new(&state.netns);
         let t = Target {
             container_id: id,
@@ -122,7 +122,7 @@ impl Networks {
         let Ok(net) = self.get(&e.network_id).or_else(|_| self.get(&e.network)) else {
             return Ok(());
         };
-        let plugins = cni::chain(&net, &self.ipam_dir(), ports);
+        let plugins = cni::chain(&net, &self.ipam_dir(), ports, false);
         let prev = serde_json::from_str(&e.cni_result).ok();
         let t = Target {
             container_id: id,
@@ -146,7 +146,8 @@ impl Networks {
             }
             let ns = entry.path();
             for n in &nets {
-                let plugins = cni::chain(n, &self.ipam_dir(), &[]);
+                // Whether it published ports is unknown: portmap's DEL runs too.
+                let plugins = cni::chain(n, &self.ipam_dir(), &[], true);
                 for ifname in ["eth0", "eth1", "eth2", "eth3"] {
                     let t = Target {
                         container_id: &id,

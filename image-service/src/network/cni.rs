@@ -36,8 +36,14 @@ fn plugin_dir() -> Result<&'static str> {
         })
 }
 
-/// The chain for a bridge network: bridge (+ host-local IPAM), portmap, firewall.
-pub fn chain(net: &NetworkRecord, ipam_dir: &Path, ports: &[PortBinding]) -> Vec<Value> {
+/// The chain for a bridge network: bridge (+ host-local IPAM), portmap (only with ports, or
+/// `portmap` set: each plugin is a process and a few iptables calls), firewall.
+pub fn chain(
+    net: &NetworkRecord,
+    ipam_dir: &Path,
+    ports: &[PortBinding],
+    portmap: bool,
+) -> Vec<Value> {
     let mappings: Vec<Value> = ports
         .iter()
         .map(|p| {
@@ -45,7 +51,7 @@ pub fn chain(net: &NetworkRecord, ipam_dir: &Path, ports: &[PortBinding]) -> Vec
                    "protocol": p.protocol, "hostIP": p.host_ip})
         })
         .collect();
-    vec![
+    let mut plugins = vec![
         json!({
             "type": "bridge", "bridge": net.bridge, "isGateway": true, "ipMasq": true,
             "hairpinMode": true,
@@ -56,10 +62,14 @@ pub fn chain(net: &NetworkRecord, ipam_dir: &Path, ports: &[PortBinding]) -> Vec
                 "dataDir": ipam_dir,
             },
         }),
-        json!({"type": "portmap", "snat": true, "capabilities": {"portMappings": true},
-               "runtimeConfig": {"portMappings": mappings}}),
         json!({"type": "firewall", "backend": "iptables"}),
-    ]
+    ];
+    if portmap || !ports.is_empty() {
+        let pm = json!({"type": "portmap", "snat": true, "capabilities": {"portMappings": true},
+                        "runtimeConfig": {"portMappings": mappings}});
+        plugins.insert(1, pm);
+    }
+    plugins
 }
 
 /// ADD through the chain; returns the endpoint (first IPv4 address of `ifname`).
@@ -178,6 +188,40 @@ fn endpoint(network: &str, ifname: &str, r: &Value) -> Result<Endpoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn portmap_joins_the_chain_only_when_ports_are_published_or_asked_for() {
+        let net = NetworkRecord {
+            name: "n".into(),
+            id: "i".into(),
+            driver: "bridge".into(),
+            subnet: "10.90.0.0/24".into(),
+            gateway: "10.90.0.1".into(),
+            bridge: "fy-x".into(),
+            created: String::new(),
+            labels: Default::default(),
+        };
+        let kinds = |c: Vec<Value>| -> Vec<String> {
+            c.iter()
+                .map(|p| p["type"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let ipam = Path::new("/x");
+        assert_eq!(kinds(chain(&net, ipam, &[], false)), ["bridge", "firewall"]);
+        assert_eq!(
+            kinds(chain(&net, ipam, &[], true)),
+            ["bridge", "portmap", "firewall"]
+        );
+        let p = PortBinding {
+            host_port: 8080,
+            container_port: 80,
+            protocol: "tcp".into(),
+            ..Default::default()
+        };
+        let c = chain(&net, ipam, &[p], false);
+        assert_eq!(c[1]["runtimeConfig"]["portMappings"][0]["hostPort"], 8080);
+        assert_eq!(c[0]["ipam"]["ranges"][0][0]["subnet"], "10.90.0.0/24");
+    }
 
     #[test]
     fn the_endpoint_is_read_from_the_interface_named() {
