@@ -21,4 +21,4 @@ cp -r "$SHARED"/. "$WORK"/
 mkdir -p "$WORK/engines.d"
 sed "s|@BIN@|$ROOT/target/release|g" "$ROOT/bench/engines/ferry.sh" >"$WORK/engines.d/ferry.sh"
 # The harness lists an engine by its file name; ferry-runc is defined in ferry.sh.
-echo "# defined in ferry.sh" >"$WORK/engines.d/ferry-runc.sh"
+for e in ferry-runc ferry-bridge podman-bridge; do echo "# defined in ferry.sh" >"$WORK/engines.d/$e.sh"; done

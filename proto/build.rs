@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "ferry/images/v1/images.proto",
         "ferry/containers/v1/containers.proto",
         "ferry/shim/v1/shim.proto",
+        "ferry/networks/v1/networks.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");

@@ -75,3 +75,24 @@ ferry_engine() { # NAME RUNTIME
 }
 engine_ferry() { ferry_engine ferry crun "$FERRY_SKIP"; }
 engine_ferry-runc() { ferry_engine ferry-runc runc "pull"; }
+# What a bridge network costs at start: `run --rm` on the default bridge (CNI bridge, host-local,
+# portmap, firewall; a netns per container), beside podman's bridge where podman is installed.
+engine_ferry-bridge() {
+    define_engine ferry-bridge needs="$FERRY_BIN/ferry $FERRY_BIN/ferryd $FERRY_BIN/ferry-shim" \
+        up=ferry_up down=ferry_down wipe=ferry_wipe procs=ferry_procs rm_all=ferry_rm_all \
+        skip="pull many" \
+        pull="$FERRY_BIN/ferry -H $FERRY_SOCK pull {ref}" \
+        run_rm="$FERRY_BIN/ferry -H $FERRY_SOCK run --rm -p 18080:80 {image} true" \
+        run_d="$FERRY_BIN/ferry -H $FERRY_SOCK run -d --name {name} {image} sleep 3600"
+}
+if declare -F engine_podman >/dev/null; then
+    engine_podman-bridge() {
+        local run=${PODMAN_RUN/--network none/--network bridge}
+        define_engine podman-bridge needs="podman conmon" skip="pull many" \
+            up="mkdir -p $PODMAN_DIR" down=podman_down wipe=podman_wipe \
+            rm_all="$PODMAN rm -af -t 0" procs=podman_procs \
+            pull="$PODMAN pull --tls-verify=false {ref}" \
+            run_rm="$PODMAN run --rm -p 18081:80 $run {image} true" \
+            run_d="$PODMAN run -d --name {name} $run {image} sleep 3600"
+    }
+fi

@@ -77,6 +77,9 @@ enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(commands::network::NetworkCommand),
     #[command(flatten)]
     Verb(ContainerVerb),
 }
@@ -113,6 +116,8 @@ enum ContainerVerb {
     Exec(ExecArgs),
     /// Display the running processes of a container
     Top(TopArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(commands::port::PortArgs),
     /// Attach local standard input, output, and error streams to a running container
     Attach(AttachArgs),
     /// Return low-level information on containers
@@ -232,6 +237,7 @@ async fn run(cli: Cli) -> i32 {
         }
         Command::Image(ImageCommand::Prune(a)) => commands::prune::run(&cli.host, a).await,
         Command::System(SystemCommand::Df(a)) => commands::df::run(&cli.host, a).await,
+        Command::Network(c) => commands::network::run(&cli.host, c).await,
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => {
             commands::ps::run(&cli.host, a).await
         }
@@ -265,6 +271,7 @@ async fn verb(host: &str, v: ContainerVerb) -> anyhow::Result<i32> {
         ContainerVerb::Logs(a) => logs::run(host, a).await,
         ContainerVerb::Exec(a) => exec::run(host, a).await,
         ContainerVerb::Top(a) => top::run(host, a).await,
+        ContainerVerb::Port(a) => commands::port::run(host, a).await,
         ContainerVerb::Attach(a) => attach::attach(host, a).await,
         ContainerVerb::Inspect(a) => inspect::run(host, a).await,
         ContainerVerb::Stats(a) => stats::run(host, a).await,

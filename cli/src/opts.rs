@@ -93,9 +93,15 @@ pub(crate) struct CreateFlags {
     /// Security Options
     #[arg(long = "security-opt", value_name = "list", value_parser = parse_security_opt)]
     pub(crate) security_opt: Vec<bool>,
-    /// Connect a container to a network (none, host)
+    /// Connect a container to a network (bridge, none, host, or a user network)
     #[arg(long, alias = "net", value_name = "network")]
     pub(crate) network: Option<String>,
+    /// Publish a container's port(s) to the host
+    #[arg(short = 'p', long = "publish", value_name = "list")]
+    pub(crate) publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub(crate) publish_all: bool,
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     pub(crate) init: bool,
@@ -216,6 +222,8 @@ impl CreateFlags {
             runtime: self.runtime.clone().unwrap_or_default(),
             log_max_size,
             log_max_file,
+            publish: self.publish.clone(),
+            publish_all: self.publish_all,
         })
     }
 

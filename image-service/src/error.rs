@@ -135,6 +135,9 @@ pub enum Error {
     /// A registry that offers neither a search API nor `/v2/_catalog`.
     #[error("cannot search {registry}: {reason}")]
     SearchUnsupported { registry: String, reason: String },
+    /// A CNI plugin failed, or none is installed.
+    #[error("network: {0}")]
+    Network(String),
 }
 
 impl Error {

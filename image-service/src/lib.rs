@@ -13,6 +13,7 @@ pub mod images;
 pub mod leases;
 pub mod metadata;
 pub mod metrics;
+pub mod network;
 pub mod pull;
 pub mod push;
 pub mod registries;

@@ -15,11 +15,13 @@ use ferry_image_service::config::Config;
 use ferry_image_service::containers::Containers;
 use ferry_image_service::distribution::{RegistryClient, RegistryConfig};
 use ferry_image_service::metrics::Metrics;
+use ferry_image_service::network::Networks;
 use ferry_image_service::pull::Puller;
-use ferry_image_service::services::{ContainersService, ImagesService};
+use ferry_image_service::services::{ContainersService, ImagesService, NetworksService};
 use ferry_image_service::store::Store;
 use ferry_proto::containers::v1::containers_server::ContainersServer;
 use ferry_proto::images::v1::images_server::ImagesServer;
+use ferry_proto::networks::v1::networks_server::NetworksServer;
 use ferry_telemetry::{ServerLayer, Telemetry};
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
@@ -64,6 +66,10 @@ struct Args {
     /// The per-container shim (default: ferry-shim next to ferryd).
     #[arg(long)]
     shim_binary: Option<PathBuf>,
+    /// Interface of the default `bridge` network; `none` disables it (containers then get
+    /// `--network none` unless they name a network), as dockerd's `--bridge none`.
+    #[arg(short = 'b', long = "bridge", default_value = "ferry0")]
+    bridge: String,
     /// Debug logging (RUST_LOG overrides).
     #[arg(short = 'D', long)]
     debug: bool,
@@ -137,6 +143,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         cfg.data_root.clone(),
         cfg.exec_root.clone(),
         shim,
+        Networks::new(
+            &cfg.data_root,
+            &cfg.exec_root,
+            (args.bridge != "none").then(|| args.bridge.clone()),
+        ),
     );
     containers.recover().await?;
     let metrics = Arc::new(Metrics::default());
@@ -154,7 +165,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .layer(ServerLayer)
         .layer(metrics.rpc_layer())
         .add_service(ImagesServer::new(ImagesService::new(puller)))
-        .add_service(ContainersServer::new(ContainersService::new(containers)))
+        .add_service(ContainersServer::new(ContainersService::new(Arc::clone(
+            &containers,
+        ))))
+        .add_service(NetworksServer::new(NetworksService::new(containers)))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown())
         .await?;
     let _ = std::fs::remove_file(&socket);

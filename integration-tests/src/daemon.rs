@@ -101,6 +101,13 @@ impl Daemon {
             .arg(self.data_root())
             .arg("--exec-root")
             .arg(self.exec_root())
+            // Tests run many daemons at once: only those that ask get a default bridge.
+            .args(
+                (!self.opts.args.iter().any(|a| a == "--bridge"))
+                    .then_some(["--bridge", "none"])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(&self.opts.args)
             .envs(self.opts.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -250,6 +257,30 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill9();
+        self.delete_bridges();
+    }
+}
+
+impl Daemon {
+    /// The bridge interfaces of this daemon's networks (CNI never deletes them).
+    fn delete_bridges(&self) {
+        let Ok(rd) = std::fs::read_dir(self.data_root().join("networks")) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let Ok(bytes) = std::fs::read(e.path()) else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                continue;
+            };
+            if let Some(bridge) = v["bridge"].as_str() {
+                let _ = Command::new("ip")
+                    .args(["link", "delete", bridge])
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
     }
 }
 

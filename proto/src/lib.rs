@@ -17,6 +17,12 @@ pub mod containers {
     }
 }
 
+pub mod networks {
+    pub mod v1 {
+        tonic::include_proto!("ferry.networks.v1");
+    }
+}
+
 pub mod shim {
     pub mod v1 {
         tonic::include_proto!("ferry.shim.v1");

@@ -80,7 +80,7 @@ pub(crate) fn collect(json: &str, items: &mut Vec<Value>) -> anyhow::Result<()> 
 }
 
 /// JSON with Docker's 4-space indent.
-fn pretty(items: &[Value]) -> anyhow::Result<String> {
+pub(crate) fn pretty(items: &[Value]) -> anyhow::Result<String> {
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);

@@ -11,6 +11,8 @@ pub(crate) mod load;
 pub(crate) mod login;
 pub(crate) mod logs;
 pub(crate) mod mount;
+pub(crate) mod network;
+pub(crate) mod port;
 pub(crate) mod prune;
 pub(crate) mod ps;
 pub(crate) mod pull;

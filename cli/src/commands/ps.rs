@@ -242,14 +242,30 @@ fn row(c: &Container, trunc: bool, now: i64) -> Value {
         "LocalVolumes": "0",
         "Mounts": "",
         "Names": c.name.trim_start_matches('/'),
-        "Networks": "",
-        "Ports": "",
+        "Networks": c.networks.join(","),
+        "Ports": ports_column(&c.ports),
         "RunningFor": ago(c.created, now),
         "Size": "N/A",
         "State": c.state,
         "Status": c.status,
         "Label": c.labels,
     })
+}
+
+/// Docker's PORTS: `0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp`.
+pub(crate) fn ports_column(ports: &[ferry_proto::containers::v1::PortBinding]) -> String {
+    ports
+        .iter()
+        .map(|p| {
+            let ip = if p.host_ip.is_empty() {
+                "0.0.0.0"
+            } else {
+                p.host_ip.as_str()
+            };
+            format!("{ip}:{}->{}/{}", p.host_port, p.container_port, p.protocol)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn created_at(unix: i64) -> String {
@@ -338,7 +354,24 @@ mod tests {
             status: "Up 1 second".into(),
             labels: [("app".to_string(), "web".to_string())].into(),
             exit_code: if state == "exited" { 3 } else { 0 },
+            ports: Vec::new(),
+            networks: vec!["bridge".into()],
         }
+    }
+
+    #[test]
+    fn ports_column_as_docker_prints_it() {
+        use ferry_proto::containers::v1::PortBinding;
+        let p = |ip: &str, h, c, proto: &str| PortBinding {
+            host_ip: ip.into(),
+            host_port: h,
+            container_port: c,
+            protocol: proto.into(),
+        };
+        assert_eq!(
+            ports_column(&[p("", 8080, 80, "tcp"), p("127.0.0.1", 5353, 53, "udp")]),
+            "0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp"
+        );
     }
 
     fn args(argv: &[&str]) -> PsArgs {

@@ -17,11 +17,13 @@ pub(crate) fn run_config(
     c: &ContainerConfig,
     id: &str,
     extra_files: &[(PathBuf, String)],
+    netns: &Path,
 ) -> Result<RunConfig> {
     let network = match c.network.as_str() {
         "" | "none" => NetworkMode::None,
         "host" => NetworkMode::Host,
-        other => return Err(Error::NotFound(format!("network {other} not found"))),
+        // Bridge and user networks: the namespace ferryd creates at start (network module).
+        _ => NetworkMode::Namespace(netns.to_path_buf()),
     };
     let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
     Ok(RunConfig {
@@ -115,7 +117,7 @@ pub(crate) fn write_bundle(
         rec.config.hostname.clone()
     };
     let extra = paths.write_etc_files(&hostname)?;
-    let mut run = run_config(&rec.config, &rec.id, &extra)?;
+    let mut run = run_config(&rec.config, &rec.id, &extra, &paths.netns)?;
     run.mounts = mounts(&rec.config, data_root)?;
     let workdir = spec::resolve_workdir(image, &run)?;
     mkdir_in_root(&paths.rootfs(), &workdir)?;
@@ -183,7 +185,7 @@ mod tests {
     }
 
     #[test]
-    fn missing_bind_source_and_unknown_network_are_refused() {
+    fn missing_bind_source_is_refused_and_networks_join_their_namespace() {
         let c = ContainerConfig {
             mounts: vec![super::super::record::MountConfig {
                 kind: "bind".into(),
@@ -198,13 +200,16 @@ mod tests {
             err.contains("bind source path does not exist: /nonexistent/ferry"),
             "{err}"
         );
-        let c = ContainerConfig {
-            network: "bridge2".into(),
-            ..Default::default()
+        let ns = Path::new("/run/ferry/netns/x");
+        let on = |network: &str| {
+            let c = ContainerConfig {
+                network: network.into(),
+                ..Default::default()
+            };
+            run_config(&c, "x", &[], ns).unwrap().network
         };
-        assert!(run_config(&c, "x", &[])
-            .unwrap_err()
-            .to_string()
-            .contains("network bridge2 not found"));
+        assert_eq!(on("mynet"), NetworkMode::Namespace(ns.to_path_buf()));
+        assert_eq!(on("none"), NetworkMode::None);
+        assert_eq!(on("host"), NetworkMode::Host);
     }
 }

@@ -36,6 +36,7 @@ pub struct Containers {
     pub(crate) changed: watch::Sender<u64>,
     pub(crate) tombstones: Mutex<HashMap<String, i32>>,
     pub(crate) attach_waiters: Mutex<HashMap<String, Vec<AttachReady>>>,
+    pub networks: Arc<crate::network::Networks>,
 }
 
 impl Containers {
@@ -44,6 +45,7 @@ impl Containers {
         data_root: PathBuf,
         exec_root: PathBuf,
         shim_binary: PathBuf,
+        networks: crate::network::Networks,
     ) -> Arc<Self> {
         let launcher = ShimLauncher {
             binary: shim_binary,
@@ -58,6 +60,7 @@ impl Containers {
             changed: watch::channel(0).0,
             tombstones: Mutex::default(),
             attach_waiters: Mutex::default(),
+            networks: Arc::new(networks),
         })
     }
 
@@ -92,6 +95,16 @@ impl Containers {
         config: ContainerConfig,
     ) -> Result<(String, Vec<String>)> {
         let image = self.resolve_image(&config.image)?;
+        // Until the record is in, GC must not take the layers being mounted (an rmi may commit
+        // meanwhile; then the insert below fails and the container is not created).
+        let _lease = self.store.leases.acquire(
+            image
+                .chain_ids()
+                .map(str::to_string)
+                .chain([image.config_digest.clone()]),
+        );
+        let mut config = config;
+        config.network = self.resolve_network(&config)?;
         let name = match name {
             "" => names::generate(),
             n => names::validate(n).ok_or_else(|| {
@@ -102,8 +115,8 @@ impl Containers {
         };
         let id = hex::encode(rand::random::<[u8; 32]>());
         let runtime_cfg = self.image_runtime_config(&image)?;
-        let args =
-            spec::resolve_args(&runtime_cfg, &super::bundle::run_config(&config, &id, &[])?)?;
+        let run = super::bundle::run_config(&config, &id, &[], &self.paths(&id).netns)?;
+        let args = spec::resolve_args(&runtime_cfg, &run)?;
         let rec = ContainerRecord {
             id: id.clone(),
             name,
@@ -120,6 +133,7 @@ impl Containers {
             stopped_by_user: false,
             runtime_used: String::new(),
             error: String::new(),
+            net: None,
             config,
         };
         let paths = self.paths(&id);
@@ -131,7 +145,17 @@ impl Containers {
             return Err(e);
         }
         self.changed.send_modify(|n| *n += 1);
-        Ok((id, Vec::new()))
+        let publishes = !rec.config.publish.is_empty() || rec.config.publish_all;
+        let warnings = match rec.config.network.as_str() {
+            "host" if publishes => {
+                vec!["Published ports are discarded when using host network mode".to_string()]
+            }
+            "none" if publishes => {
+                vec!["Published ports are discarded when using network none".to_string()]
+            }
+            _ => Vec::new(),
+        };
+        Ok((id, warnings))
     }
 
     /// Directories, root mount and config.json; also used at start when /run was wiped.
@@ -214,6 +238,7 @@ impl Containers {
             self.prepare(rec, &image, &cfg, &paths).await?;
         }
         self.retire_shim(&rec.id, &paths).await;
+        self.net_up(rec).await?;
         let runtime = if rec.config.runtime.is_empty() {
             "crun"
         } else {
@@ -282,6 +307,7 @@ impl Containers {
             })
             .await;
         self.fail_attaches(&rec.id, &msg);
+        self.net_down(rec).await;
         self.save(rec)?;
         Err(Error::StartFailed {
             id: rec.id.clone(),
@@ -540,6 +566,8 @@ impl Containers {
         };
         let paths = self.paths(id);
         self.retire_shim(id, &paths).await;
+        let mut rec = rec;
+        self.net_down(&mut rec).await;
         paths.unmount_rootfs()?;
         self.store.meta.remove_container(id)?;
         self.tombstones

@@ -10,6 +10,7 @@ pub mod logs;
 pub mod manager;
 pub mod monitor;
 pub mod names;
+mod networking;
 pub mod record;
 pub mod rootfs;
 pub mod shim;

@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use super::manager::{now, Containers};
 use super::record::State;
 use super::shim::{connect, recorded_exit, Shim};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 impl Containers {
     /// Boxed: start → monitor → exit → restart → start is a cycle of async calls, and a named
@@ -73,6 +73,7 @@ impl Containers {
                 .await;
         }
         self.shims_take(id);
+        self.net_down(&mut rec).await;
         let ran_for = rec
             .started_at
             .as_deref()
@@ -165,6 +166,23 @@ impl Containers {
 
     /// Re-adopts containers after a ferryd restart.
     pub async fn recover(self: &Arc<Self>) -> Result<()> {
+        self.recover_shims().await?;
+        let live = self
+            .store
+            .meta
+            .containers()?
+            .into_iter()
+            .filter(|c| c.state.is_live())
+            .map(|c| c.id)
+            .collect();
+        let nets = Arc::clone(&self.networks);
+        tokio::task::spawn_blocking(move || nets.sweep(&live))
+            .await
+            .map_err(|e| Error::Shim(format!("sweep task: {e}")))?;
+        Ok(())
+    }
+
+    async fn recover_shims(self: &Arc<Self>) -> Result<()> {
         for rec in self.store.meta.containers()? {
             if !rec.state.is_live() {
                 continue;

@@ -120,6 +120,12 @@ pub struct ContainerConfig {
     pub runtime: String,
     pub log_max_size: u64,
     pub log_max_file: u32,
+    /// `-p` specs as given (parsed by `network::ports`).
+    #[serde(default)]
+    pub publish: Vec<String>,
+    /// `-P`: publish every EXPOSEd port.
+    #[serde(default)]
+    pub publish_all: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +159,9 @@ pub struct ContainerRecord {
     pub runtime_used: String,
     /// Why the container is dead, or why its last start failed.
     pub error: String,
+    /// Namespace, addresses and bound ports while it runs on a bridge network.
+    #[serde(default)]
+    pub net: Option<crate::network::NetState>,
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub struct Paths {
     /// The shim's socket: `<exec-root>/s/<first 20 hex of the ID>.sock`, short because a unix
     /// socket path is limited to 107 bytes; `s/` is 0700.
     socket: PathBuf,
+    /// The network namespace while it runs on a bridge network.
+    pub netns: PathBuf,
 }
 
 impl Paths {
@@ -35,6 +37,7 @@ impl Paths {
             socket: exec_root
                 .join("s")
                 .join(format!("{}.sock", &id[..id.len().min(20)])),
+            netns: crate::network::netns_dir(exec_root).join(id),
         }
     }
 

@@ -475,6 +475,7 @@ mod tests {
             stopped_by_user: false,
             runtime_used: String::new(),
             error: String::new(),
+            net: None,
         }
     }
 

@@ -18,7 +18,9 @@ impl Metadata {
         get_json(self.db(), CONTAINERS, id)
     }
 
-    /// Inserts a new record; fails if its name is taken.
+    /// Inserts a new record; fails if its name is taken, or if its image was removed while the
+    /// container was being prepared (an `rmi` that commits first wins; one that commits after
+    /// sees this container and refuses, as with any container).
     pub fn insert_container(&self, rec: &ContainerRecord) -> Result<()> {
         let txn = self.db().begin_write()?;
         {
@@ -28,6 +30,16 @@ impl Metadata {
                     name: rec.name.clone(),
                     id: other,
                 });
+            }
+            let images = txn.open_table(crate::metadata::IMAGES)?;
+            let present = crate::images::refs::records_in(&images)?
+                .iter()
+                .any(|i| i.config_digest == rec.image_id);
+            if !present {
+                return Err(Error::Conflict(format!(
+                    "image {} was removed while the container was being created",
+                    rec.image_id
+                )));
             }
         }
         put_json(&txn, CONTAINERS, &rec.id, rec)?;
@@ -102,4 +114,42 @@ fn find_name(t: &redb::Table<&str, &[u8]>, name: &str) -> Result<Option<String>>
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The race with `rmi`: an image removed before the record goes in leaves no container.
+    #[test]
+    fn a_container_of_a_vanished_image_is_not_inserted() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = Metadata::open(&dir.path().join("m.redb")).unwrap();
+        let rec = ContainerRecord {
+            id: "c".repeat(64),
+            name: "late".into(),
+            config: Default::default(),
+            image_name: String::new(),
+            image_id: format!("sha256:{}", "a".repeat(64)),
+            args: Vec::new(),
+            created: String::new(),
+            state: super::super::record::State::Created,
+            pid: 0,
+            exit_code: 0,
+            started_at: None,
+            finished_at: None,
+            restart_count: 0,
+            stopped_by_user: false,
+            runtime_used: String::new(),
+            error: String::new(),
+            net: None,
+        };
+        let err = meta.insert_container(&rec).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("was removed while the container was being created"),
+            "{err}"
+        );
+        assert!(meta.containers().unwrap().is_empty());
+    }
 }

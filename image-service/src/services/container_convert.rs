@@ -60,6 +60,8 @@ pub(super) fn config(c: pb::ContainerConfig) -> Result<ContainerConfig> {
         runtime: c.runtime,
         log_max_size: c.log_max_size,
         log_max_file: c.log_max_file,
+        publish: c.publish,
+        publish_all: c.publish_all,
     })
 }
 
@@ -77,7 +79,55 @@ pub(super) fn container(c: &ContainerRecord, now: chrono::DateTime<chrono::Utc>)
         status: status_text(c, now),
         labels: c.config.labels.clone().into_iter().collect(),
         exit_code: c.exit_code,
+        ports: c
+            .net
+            .iter()
+            .flat_map(|n| &n.ports)
+            .map(|p| pb::PortBinding {
+                host_ip: p.host_ip.clone(),
+                host_port: p.host_port.into(),
+                container_port: p.container_port.into(),
+                protocol: p.protocol.clone(),
+            })
+            .collect(),
+        networks: match &c.net {
+            Some(n) => n.endpoints.iter().map(|e| e.network.clone()).collect(),
+            None => vec![c.config.network.clone()],
+        },
     }
+}
+
+/// `NetworkSettings` of `docker inspect`: empty unless the container runs on a bridge network.
+fn network_settings(c: &ContainerRecord) -> Value {
+    let Some(n) = &c.net else {
+        return json!({ "IPAddress": "", "Ports": {}, "Networks": {} });
+    };
+    let mut ports = serde_json::Map::new();
+    for p in &n.ports {
+        let key = format!("{}/{}", p.container_port, p.protocol);
+        let ip = if p.host_ip.is_empty() {
+            "0.0.0.0"
+        } else {
+            p.host_ip.as_str()
+        };
+        let entry = ports.entry(key).or_insert_with(|| json!([]));
+        if let Some(a) = entry.as_array_mut() {
+            a.push(json!({ "HostIp": ip, "HostPort": p.host_port.to_string() }));
+        }
+    }
+    let first = n.endpoints.first();
+    json!({
+        "SandboxKey": n.netns,
+        "IPAddress": n.ip(),
+        "IPPrefixLen": first.map_or(0, |e| e.prefix_len),
+        "Gateway": first.map_or("", |e| e.gateway.as_str()),
+        "MacAddress": first.map_or("", |e| e.mac.as_str()),
+        "Ports": ports,
+        "Networks": n.endpoints.iter().map(|e| (e.network.clone(), json!({
+            "NetworkID": e.network_id, "IPAddress": e.ip, "IPPrefixLen": e.prefix_len,
+            "Gateway": e.gateway, "MacAddress": e.mac, "Aliases": [c.name.clone()],
+        }))).collect::<serde_json::Map<_, _>>(),
+    })
 }
 
 pub(super) fn attach_input(i: pb::attach_input::Input) -> shim::attach_input::Input {
@@ -151,7 +201,9 @@ pub(super) fn inspect(c: &ContainerRecord, paths: &Paths) -> Value {
         "Driver": "overlay",
         "Platform": "linux",
         "HostConfig": {
-            "NetworkMode": if c.config.network.is_empty() { "none" } else { c.config.network.as_str() },
+            "NetworkMode": if c.config.network.is_empty() { "default" } else { c.config.network.as_str() },
+            "PortBindings": c.config.publish,
+            "PublishAllPorts": c.config.publish_all,
             "RestartPolicy": { "Name": c.config.restart.name(), "MaximumRetryCount": match c.config.restart { RestartPolicy::OnFailure(Some(n)) => n, _ => 0 } },
             "AutoRemove": c.config.auto_remove,
             "Privileged": c.config.privileged,
@@ -183,6 +235,7 @@ pub(super) fn inspect(c: &ContainerRecord, paths: &Paths) -> Value {
             "Entrypoint": c.config.entrypoint,
             "Labels": c.config.labels,
         },
+        "NetworkSettings": network_settings(c),
         "RuntimeUsed": c.runtime_used,
     })
 }

@@ -47,7 +47,7 @@ fn code_of(err: &Error) -> Code {
         }
         Error::NameInUse { .. } | Error::Conflict(_) => Code::FailedPrecondition,
         Error::StartFailed { .. } => Code::FailedPrecondition,
-        Error::Shim(_) | Error::ShimGone(_) => Code::Internal,
+        Error::Shim(_) | Error::ShimGone(_) | Error::Network(_) => Code::Internal,
         Error::NoLocalImage(_) => Code::NotFound,
         Error::PushUnauthorized { .. } | Error::LoginFailed { .. } => Code::Unauthenticated,
         Error::PushDenied { .. } => Code::PermissionDenied,
