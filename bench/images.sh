@@ -96,7 +96,8 @@ TOML
     echo "containerd: $($CTR images ls -q | wc -l) images in the store"
     ctr_ls=$(timeit $CTR images ls)
     t0=$(date +%s%N) # shellcheck disable=SC2086
-    $CTR images rm $rm_names >/dev/null
+    # --sync: wait for the garbage collection, as ferry rmi does before it answers
+    $CTR images rm --sync $rm_names >/dev/null
     t1=$(date +%s%N)
     ctr_rm=$(((t1 - t0) / 1000000))
 fi
