@@ -174,8 +174,12 @@ impl Store {
             .filter(|s| !used_snaps.contains(s.chain_id.as_str()) && !leases.is_leased(&s.chain_id))
             .collect();
         let chain_ids: HashSet<String> = snaps.iter().map(|s| s.chain_id.clone()).collect();
-        self.meta
-            .remove_records(&[], &blobs.iter().cloned().collect(), &chain_ids)?;
+        // Nothing to collect (the usual case when images share their layers): no write
+        // transaction, so no fsync.
+        if !blobs.is_empty() || !chain_ids.is_empty() {
+            self.meta
+                .remove_records(&[], &blobs.iter().cloned().collect(), &chain_ids)?;
+        }
         // Blob paths are shared by digest: remove them while still holding the lease table, so
         // a pull cannot commit the same digest between our decision and the unlink.
         for d in &blobs {
