@@ -327,3 +327,69 @@ fn restart_after_a_crash_sweeps_what_exited_containers_left() {
     assert_eq!(env.inspect("short", "{{.State.Status}}"), "exited");
     assert_eq!(env.inspect("short", "{{.NetworkSettings.IPAddress}}"), "");
 }
+
+/// A bridge interface that already exists (an earlier daemon's, as docker0 outlives dockerd)
+/// keeps its address: the default network adopts its subnet instead of failing.
+#[test]
+fn an_existing_default_bridge_is_adopted_with_its_address() {
+    let registry = Registry::start();
+    fixtures::busybox().push(&registry.addr(), "library/busybox:latest");
+    let bridge = format!("fya{:08x}", rand_u32());
+    let ip = |args: &[&str]| {
+        let ok = std::process::Command::new("ip")
+            .args(args)
+            .status()
+            .expect("ip");
+        assert!(ok.success(), "ip {args:?}");
+    };
+    ip(&["link", "add", &bridge, "type", "bridge"]);
+    // 10.91.x.0/24: outside Ferry's pools, so only adoption can put a container there.
+    let third = rand_u32() % 250;
+    ip(&[
+        "addr",
+        "add",
+        &format!("10.91.{third}.1/24"),
+        "dev",
+        &bridge,
+    ]);
+    let daemon = Daemon::start(DaemonOpts::default().arg("--bridge").arg(&bridge));
+    let image = format!("{}/library/busybox:latest", registry.addr());
+    daemon.ferry_ok(&["pull", "-q", &image]);
+    daemon.ferry_ok(&["run", "-d", "--name", "in", &image, "sleep", "60"]);
+    let addr = daemon
+        .ferry_ok(&[
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.IPAddress}}",
+            "in",
+        ])
+        .stdout;
+    assert!(addr.starts_with(&format!("10.91.{third}.")), "{addr}");
+    daemon.ferry_ok(&["rm", "-f", "in"]);
+    let inspect = daemon.ferry_ok(&["network", "inspect", "bridge"]).stdout;
+    assert!(
+        inspect.contains(&format!("\"Gateway\": \"10.91.{third}.1\"")),
+        "{inspect}"
+    );
+
+    // Re-addressed behind ferryd's back: the stored network follows the interface.
+    ip(&["addr", "flush", "dev", &bridge]);
+    ip(&[
+        "addr",
+        "add",
+        &format!("10.92.{third}.1/24"),
+        "dev",
+        &bridge,
+    ]);
+    daemon.ferry_ok(&["run", "-d", "--name", "again", &image, "sleep", "60"]);
+    let addr = daemon
+        .ferry_ok(&[
+            "inspect",
+            "--format",
+            "{{.NetworkSettings.IPAddress}}",
+            "again",
+        ])
+        .stdout;
+    assert!(addr.starts_with(&format!("10.92.{third}.")), "{addr}");
+    daemon.ferry_ok(&["rm", "-f", "again"]);
+}

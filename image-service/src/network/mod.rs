@@ -124,9 +124,22 @@ impl Networks {
             ));
         };
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        match std::fs::read(self.file(DEFAULT)) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Error::Metadata(e.to_string())),
-            Err(_) => self.create_locked(DEFAULT, None, Some(bridge), Default::default()),
+        let stored: Option<NetworkRecord> = std::fs::read(self.file(DEFAULT))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        match stored {
+            // The interface exists with another address (someone re-created it, or an older
+            // record): the interface wins, since the bridge plugin cannot change its address.
+            Some(r)
+                if subnet::of_interface(&r.bridge)
+                    .is_some_and(|(_, gw)| gw.to_string() != r.gateway) =>
+            {
+                tracing::warn!(bridge = %r.bridge, "default bridge has another address: adopting it");
+                self.destroy_record(&r)?;
+                self.create_locked(DEFAULT, None, Some(bridge), Default::default())
+            }
+            Some(r) => Ok(r),
+            None => self.create_locked(DEFAULT, None, Some(bridge), Default::default()),
         }
     }
 
@@ -165,13 +178,18 @@ impl Networks {
     ) -> Result<NetworkRecord> {
         std::fs::create_dir_all(&self.dir).map_err(|e| Error::io("create", &self.dir, e))?;
         let mut claims = Claims::open(&self.claims)?;
-        let net = match subnet {
-            Some(s) => {
+        let existing = bridge.as_deref().and_then(subnet::of_interface);
+        let (net, gateway) = match (subnet, existing) {
+            (Some(s), _) => {
                 let n = Subnet::parse(s)?;
                 claims.check(&n)?;
-                n
+                (n, n.gateway())
             }
-            None => claims.choose()?,
+            (None, Some(adopted)) => adopted,
+            (None, None) => {
+                let n = claims.choose()?;
+                (n, n.gateway())
+            }
         };
         let id = hex::encode(rand::random::<[u8; 32]>());
         // Interface names have 15 bytes at most.
@@ -181,7 +199,7 @@ impl Networks {
             id,
             driver: "bridge".into(),
             subnet: net.to_string(),
-            gateway: net.gateway().to_string(),
+            gateway: gateway.to_string(),
             bridge,
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
             labels,
@@ -209,13 +227,19 @@ impl Networks {
     }
 
     fn destroy(&self, rec: &NetworkRecord) -> Result<()> {
-        let path = self.file(&rec.name);
-        std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
-        let _ = std::fs::remove_dir_all(self.dir.join("ipam").join(&rec.name));
+        self.destroy_record(rec)?;
         let _ = std::process::Command::new("ip")
             .args(["link", "delete", &rec.bridge])
             .stderr(std::process::Stdio::null())
             .status();
+        Ok(())
+    }
+
+    /// The network's file, leases and claim (its interface stays).
+    fn destroy_record(&self, rec: &NetworkRecord) -> Result<()> {
+        let path = self.file(&rec.name);
+        std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+        let _ = std::fs::remove_dir_all(self.dir.join("ipam").join(&rec.name));
         Claims::open(&self.claims)?.release(&rec.subnet)
     }
 

@@ -95,6 +95,31 @@ fn host_routes() -> Vec<Subnet> {
         .collect()
 }
 
+/// The subnet and address an interface already has: a default bridge left from an earlier
+/// data root keeps its address, as docker0 does, and is reused rather than fought over (the
+/// bridge plugin refuses a bridge whose address differs from the network's gateway).
+pub fn of_interface(name: &str) -> Option<(Subnet, Ipv4Addr)> {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "-o", "addr", "show", "dev", name])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    parse_ip_addr(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// `ip -4 -o addr` output → (the network, the interface's address).
+fn parse_ip_addr(text: &str) -> Option<(Subnet, Ipv4Addr)> {
+    let cidr = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)?;
+    let (addr, len) = cidr.split_once('/')?;
+    let addr: Ipv4Addr = addr.parse().ok()?;
+    let len: u8 = len.parse().ok()?;
+    let network = Subnet { addr, len }.network();
+    Some((Subnet { addr: network, len }, addr))
+}
+
 /// The host-wide claims: subnet → the network file that owns it.
 #[derive(Debug)]
 pub struct Claims {
@@ -179,6 +204,18 @@ mod tests {
         for bad in ["172.18.0.0", "x/16", "10.0.0.0/33", "10.0.0.0/4"] {
             assert!(Subnet::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_interface_address_gives_its_network_and_gateway() {
+        let line = "351: ferry0    inet 172.17.0.1/16 brd 172.17.255.255 scope global ferry0";
+        let (net, gw) = parse_ip_addr(line).unwrap();
+        assert_eq!(
+            (net.to_string(), gw.to_string()),
+            ("172.17.0.0/16".into(), "172.17.0.1".into())
+        );
+        assert!(parse_ip_addr("").is_none());
+        assert!(of_interface("fy-nonexistent").is_none());
     }
 
     #[test]
