@@ -14,8 +14,7 @@ impl Containers {
         for p in &c.publish {
             ports::parse(p)?;
         }
-        let nets = Arc::clone(&self.networks);
-        nets.resolve_mode(&c.network)
+        self.networks.resolve_mode(&c.network)
     }
 
     /// Before the shim starts: a namespace on the container's network, ports bound.
@@ -86,15 +85,16 @@ impl Containers {
     /// The files are bind-mounted, so they are rewritten in place.
     pub(crate) fn refresh_hosts(&self, rec: &ContainerRecord) -> Result<()> {
         let all = self.list()?;
+        // User networks only: the default bridge has no names, so its peers are never rewritten.
         let networks_of = |c: &ContainerRecord| -> Vec<String> {
             c.net
                 .iter()
                 .flat_map(|n| &n.endpoints)
+                .filter(|e| e.network != network::DEFAULT)
                 .map(|e| e.network_id.clone())
                 .collect()
         };
         let mine: Vec<String> = networks_of(rec);
-        let default_id = self.networks.get(network::DEFAULT).map(|n| n.id).ok();
         for c in all
             .iter()
             .filter(|c| c.id == rec.id || networks_of(c).iter().any(|n| mine.contains(n)))
@@ -107,10 +107,7 @@ impl Containers {
                     p.net
                         .iter()
                         .flat_map(|n| &n.endpoints)
-                        .filter(|e| {
-                            own.contains(&e.network_id)
-                                && Some(&e.network_id) != default_id.as_ref()
-                        })
+                        .filter(|e| own.contains(&e.network_id))
                         .map(|e| (p.name.clone(), e.ip.clone()))
                 })
                 .collect();

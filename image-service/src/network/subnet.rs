@@ -99,23 +99,16 @@ fn host_routes() -> Vec<Subnet> {
 /// data root keeps its address, as docker0 does, and is reused rather than fought over (the
 /// bridge plugin refuses a bridge whose address differs from the network's gateway).
 pub fn of_interface(name: &str) -> Option<(Subnet, Ipv4Addr)> {
-    let out = std::process::Command::new("ip")
-        .args(["-4", "-o", "addr", "show", "dev", name])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    parse_ip_addr(&String::from_utf8_lossy(&out.stdout))
-}
-
-/// `ip -4 -o addr` output → (the network, the interface's address).
-fn parse_ip_addr(text: &str) -> Option<(Subnet, Ipv4Addr)> {
-    let cidr = text
-        .split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)?;
-    let (addr, len) = cidr.split_once('/')?;
-    let addr: Ipv4Addr = addr.parse().ok()?;
-    let len: u8 = len.parse().ok()?;
+    // getifaddrs, not `ip addr`: this runs on every start on the default bridge.
+    let ifa = nix::ifaddrs::getifaddrs().ok()?.find(|a| {
+        a.interface_name == name
+            && a.address
+                .and_then(|x| x.as_sockaddr_in().copied())
+                .is_some()
+    })?;
+    let addr = ifa.address?.as_sockaddr_in()?.ip();
+    let mask = ifa.netmask?.as_sockaddr_in()?.ip();
+    let len = u32::from(mask).count_ones() as u8;
     let network = Subnet { addr, len }.network();
     Some((Subnet { addr: network, len }, addr))
 }
@@ -208,13 +201,11 @@ mod tests {
 
     #[test]
     fn an_interface_address_gives_its_network_and_gateway() {
-        let line = "351: ferry0    inet 172.17.0.1/16 brd 172.17.255.255 scope global ferry0";
-        let (net, gw) = parse_ip_addr(line).unwrap();
+        let (net, addr) = of_interface("lo").unwrap();
         assert_eq!(
-            (net.to_string(), gw.to_string()),
-            ("172.17.0.0/16".into(), "172.17.0.1".into())
+            (net.to_string(), addr.to_string()),
+            ("127.0.0.0/8".into(), "127.0.0.1".into())
         );
-        assert!(parse_ip_addr("").is_none());
         assert!(of_interface("fy-nonexistent").is_none());
     }
 
