@@ -17,7 +17,7 @@ RUNS=${1:-30}
 if [ -n "${FERRY_BIN_DIR:-}" ]; then
     BIN=$FERRY_BIN_DIR
 else
-    cargo build --release --bins -p ferry-cli -p ferry-image-service -p ferry-shim \
+    cargo build --release --bins -p ferry-cli -p ferry-daemon -p ferry-shim \
         -p ferry-integration-tests --locked
     BIN=${CARGO_TARGET_DIR:-$PWD/target}/release
 fi

@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "ferry/containers/v1/containers.proto",
         "ferry/shim/v1/shim.proto",
         "ferry/networks/v1/networks.proto",
+        "ferry/system/v1/system.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");

@@ -69,19 +69,7 @@ impl Failed {
 /// Docker's `toStatusError`: the command was not found (127), could not be invoked (126), or
 /// anything else went wrong in the daemon (125).
 pub(crate) fn start_exit_code(message: &str) -> i32 {
-    // runc says `executable file not found in $PATH`, crun `executable file `x` not found in
-    // $PATH: No such file or directory`.
-    let message = message.to_ascii_lowercase();
-    if message.contains("executable file not found")
-        || message.contains("not found in $path")
-        || message.contains("no such file or directory")
-    {
-        127
-    } else if message.contains("permission denied") || message.contains("is a directory") {
-        126
-    } else {
-        125
-    }
+    ferry_proto::docker::StartFailure::of(message).cli_exit_code()
 }
 
 /// Prints a `run`/`create` failure as Docker does and returns its exit status.

@@ -80,20 +80,8 @@ pub enum Error {
     #[error("another ferryd holds {path}")]
     Locked { path: PathBuf },
 
-    #[error("No such container: {0}")]
-    ContainerNotFound(String),
-
     #[error("{0}")]
     NotFound(String),
-
-    #[error("multiple containers match {query:?}: {candidates:?}")]
-    AmbiguousContainer {
-        query: String,
-        candidates: Vec<String>,
-    },
-
-    #[error("Conflict. The container name \"/{name}\" is already in use by container \"{id}\". You have to remove (or rename) that container to be able to reuse that name.")]
-    NameInUse { name: String, id: String },
 
     #[error("{0}")]
     Conflict(String),
@@ -101,17 +89,9 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
-    #[error(transparent)]
-    Spec(#[from] crate::containers::spec::SpecError),
-
-    #[error("failed to start container {id}: {message}")]
-    StartFailed { id: String, message: String },
-
-    #[error("shim: {0}")]
-    Shim(String),
-
-    #[error("shim unreachable: {0}")]
-    ShimGone(String),
+    /// A blocking task panicked or was cancelled: a bug, logged as internal.
+    #[error("{0} task failed: {1}")]
+    Blocking(&'static str, String),
 
     /// `ferry push` of a name with no local image (Docker's wording).
     #[error("An image does not exist locally with the tag: {0}")]
@@ -135,9 +115,6 @@ pub enum Error {
     /// A registry that offers neither a search API nor `/v2/_catalog`.
     #[error("cannot search {registry}: {reason}")]
     SearchUnsupported { registry: String, reason: String },
-    /// A CNI plugin failed, or none is installed.
-    #[error("network: {0}")]
-    Network(String),
 }
 
 impl Error {

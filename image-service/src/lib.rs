@@ -2,18 +2,16 @@
 //!
 //! Layers, as in containerd: domain modules (content, distribution, unpack, snapshots, images,
 //! metadata, pull) do the work and never see a socket; `services` translates gRPC to them.
+//! Nothing here knows what a container is: what holds an image is asked through [`users`].
 
 pub mod archive;
 pub mod config;
-pub mod containers;
 pub mod content;
 pub mod distribution;
 pub mod error;
 pub mod images;
 pub mod leases;
 pub mod metadata;
-pub mod metrics;
-pub mod network;
 pub mod pull;
 pub mod push;
 pub mod registries;
@@ -21,5 +19,6 @@ pub mod services;
 pub mod snapshots;
 pub mod store;
 pub mod unpack;
+pub mod users;
 
 pub use error::{Error, Result};

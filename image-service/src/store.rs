@@ -18,6 +18,8 @@ use crate::error::{Error, Result};
 use crate::leases::{KeyLocks, Leases};
 use crate::metadata::{Metadata, CONTENT, SNAPSHOTS};
 use crate::snapshots::{ImageMounts, Snapshots};
+use crate::users::ImageUsers;
+use redb::ReadableDatabase;
 
 #[derive(Debug)]
 pub struct Store {
@@ -27,6 +29,8 @@ pub struct Store {
     pub mounts: ImageMounts,
     pub leases: Arc<Leases>,
     pub locks: KeyLocks,
+    /// Who holds images besides their names (ferryd's containers).
+    pub users: Arc<dyn ImageUsers>,
     _lock: File,
 }
 
@@ -40,7 +44,7 @@ pub struct GcReport {
 
 impl Store {
     /// Opens (creating) the store, taking the data root's lock, and repairs what a crash left.
-    pub fn open(data_root: &Path, exec_root: &Path) -> Result<Self> {
+    pub fn open(data_root: &Path, exec_root: &Path, users: Arc<dyn ImageUsers>) -> Result<Self> {
         std::fs::create_dir_all(data_root).map_err(|e| Error::io("create", data_root, e))?;
         let lock = lock_root(data_root)?;
         let store = Store {
@@ -50,6 +54,7 @@ impl Store {
             mounts: ImageMounts::new(exec_root),
             leases: Arc::new(Leases::default()),
             locks: KeyLocks::default(),
+            users,
             _lock: lock,
         };
         let report = store.repair()?;
@@ -142,22 +147,22 @@ impl Store {
 
     /// Removes every blob and snapshot that no image references and no pull has leased.
     ///
-    /// Images that containers use are referenced by their records: an image keeps a record
-    /// (untagged if need be) while any container uses it (`images::remove`), so its snapshots,
-    /// the containers' lower layers, stay. The containers' config digests are kept too, in case.
+    /// Images that have users are referenced by their records: an image keeps a record
+    /// (untagged if need be) while anything uses it (`images::remove`), so its snapshots, the
+    /// users' lower layers, stay. The users' config digests are kept too, in case.
     pub fn gc(&self) -> Result<GcReport> {
         let leases = self.leases.lock();
         let images = self.meta.images()?;
-        let containers = self.meta.containers()?;
-        for c in &containers {
-            if !images.iter().any(|i| i.config_digest == c.image_id) {
-                tracing::warn!(container = %c.id, image = %c.image_id, "container's image has no record");
+        let users = self.users.users_read(&self.meta.db().begin_read()?)?;
+        for u in &users {
+            if !images.iter().any(|i| i.config_digest == u.image_id) {
+                tracing::warn!(user = %u.id, image = %u.image_id, "an image in use has no record");
             }
         }
         let used_blobs: HashSet<&str> = images
             .iter()
             .flat_map(|i| i.blobs.iter().map(String::as_str))
-            .chain(containers.iter().map(|c| c.image_id.as_str()))
+            .chain(users.iter().map(|u| u.image_id.as_str()))
             .collect();
         let used_snaps: HashSet<&str> = images.iter().flat_map(|i| i.chain_ids()).collect();
         let blobs: Vec<String> = self

@@ -2,7 +2,7 @@
 //! computed as Docker's `system df` formatter does.
 
 use clap::Args;
-use ferry_proto::images::v1::{images_client::ImagesClient, DiskUsageRequest, DiskUsageResponse};
+use ferry_proto::system::v1::{system_client::SystemClient, DiskUsageRequest, DiskUsageResponse};
 
 use super::images::short_id;
 use crate::render::{ago, human_size, repo_and_tag, table};
@@ -15,7 +15,7 @@ pub(crate) struct DfArgs {
 }
 
 pub(crate) async fn run(host: &str, args: DfArgs) -> anyhow::Result<i32> {
-    let mut client = ImagesClient::new(crate::client::connect(host).await?);
+    let mut client = SystemClient::new(crate::client::connect(host).await?);
     let du = client.disk_usage(DiskUsageRequest {}).await?.into_inner();
     if args.verbose {
         print!("{}", verbose(&du, chrono::Utc::now().timestamp()));
@@ -174,7 +174,8 @@ pub(crate) fn human_size4(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_proto::images::v1::{ContainerUsage, Image};
+    use ferry_proto::images::v1::Image;
+    use ferry_proto::system::v1::ContainerUsage;
 
     #[test]
     fn sizes_have_four_digits() {

@@ -115,13 +115,13 @@ fn from_index(spool: &Spool) -> Result<Vec<Candidate>> {
 /// reference in `org.opencontainers.image.ref.name`, where Docker puts only the tag (useless alone).
 fn name_of(annotations: &HashMap<String, String>) -> Option<String> {
     if let Some(n) = annotations.get(ANNOTATION_IMAGE_NAME) {
-        return Reference::parse(n).ok().map(|r| r.to_string());
+        return crate::images::normalize(n);
     }
     let n = annotations.get(ANNOTATION_REF_NAME)?;
     if !n.contains(':') && !n.contains('/') {
         return None;
     }
-    Reference::parse(n).ok().map(|r| r.to_string())
+    crate::images::normalize(n)
 }
 
 /// The image manifest a descriptor leads to: itself, or the host's entry of an index.

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::{ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, MAX_JSON_BYTES};
 use crate::content::sha256_hex;
-use crate::distribution::{parse_manifest, Reference, OCI_INDEX};
+use crate::distribution::{parse_manifest, OCI_INDEX};
 use crate::error::{Error, Result};
 use crate::images::refs::{familiar, repository_of};
 use crate::images::ImageRecord;
@@ -59,8 +59,8 @@ pub fn plan_save(store: &Store, queries: &[String]) -> Result<SavePlan> {
     }
     let mut plan = SavePlan::default();
     for q in queries {
-        let normalized = Reference::parse(q).ok().map(|r| r.to_string());
-        let record = store.meta.resolve_image(q, normalized.as_deref())?;
+        let normalized = crate::images::normalize(q);
+        let record = store.meta.resolve_image(q)?;
         let tag = normalized.filter(|n| *n == record.name && !n.contains('@'));
         if let Some(p) = plan
             .images

@@ -4,15 +4,14 @@ use serde_json::{json, Map, Value};
 
 use super::refs::{self, Ref};
 use super::ImageRecord;
-use crate::distribution::{Reference, MAX_MANIFEST_BYTES};
+use crate::distribution::MAX_MANIFEST_BYTES;
 use crate::error::{Error, Result};
 use crate::store::Store;
 
 /// The image `query` names, with all its records (every name of the same image).
 pub fn find(store: &Store, query: &str) -> Result<(ImageRecord, Vec<ImageRecord>)> {
-    let normalized = Reference::parse(query).ok().map(|r| r.to_string());
     let all = store.meta.images()?;
-    let image = super::resolve_in(&all, query, normalized.as_deref())?;
+    let image = super::resolve_in(&all, query)?;
     let mine = all
         .into_iter()
         .filter(|r| r.config_digest == image.config_digest)

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 pub use config::{chain_ids, ImageConfig};
 
+use crate::distribution::Reference;
 use crate::error::{Error, Result};
 use redb::ReadableTable;
 
@@ -125,19 +126,31 @@ impl Metadata {
     }
 
     /// Finds images by name, by full or unique short ID, or by digest reference.
-    pub fn resolve_image(&self, query: &str, normalized: Option<&str>) -> Result<ImageRecord> {
-        resolve_in(&self.images()?, query, normalized)
+    pub fn resolve_image(&self, query: &str) -> Result<ImageRecord> {
+        resolve_in(&self.images()?, query)
     }
 }
 
-/// Resolves `query` among `images`: by name (`normalized`, the parsed reference), by repository
-/// digest (`name@sha256:…` matching what a tag was pulled as), then by full or unique short ID.
-pub fn resolve_in(
-    images: &[ImageRecord],
-    query: &str,
-    normalized: Option<&str>,
-) -> Result<ImageRecord> {
-    if let Some(name) = normalized {
+/// Whether an image with this config digest is still recorded, read in the caller's write
+/// transaction: another owner's insert (a container of this image) commits only if it is, so
+/// an `rmi` that commits first wins.
+pub fn exists_in(txn: &redb::WriteTransaction, config_digest: &str) -> Result<bool> {
+    let t = txn.open_table(IMAGES)?;
+    Ok(refs::records_in(&t)?
+        .iter()
+        .any(|i| i.config_digest == config_digest))
+}
+
+/// The fully qualified name `query` means when it parses as a reference (`busybox` is
+/// `docker.io/library/busybox:latest`); `None` for what can only be an ID.
+pub fn normalize(query: &str) -> Option<String> {
+    Reference::parse(query).ok().map(|r| r.to_string())
+}
+
+/// Resolves `query` among `images`: by name (its normalized reference), by repository digest
+/// (`name@sha256:…` matching what a tag was pulled as), then by full or unique short ID.
+pub fn resolve_in(images: &[ImageRecord], query: &str) -> Result<ImageRecord> {
+    if let Some(name) = normalize(query).as_deref() {
         if let Some(img) = images.iter().find(|i| i.name == name) {
             return Ok(img.clone());
         }

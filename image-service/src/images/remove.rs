@@ -10,20 +10,18 @@
 //! Docker would delete it, Ferry keeps it untagged.
 //!
 //! Crash safety: the plan is made and applied in one redb write transaction, which also reads the
-//! containers table (so a container inserted meanwhile is seen or comes after); files go after
+//! image's users through [`crate::users::ImageUsers`] (so a container inserted meanwhile is seen
+//! or comes after); files go after
 //! the commit, in `Store::gc`. A crash before the commit changes nothing; after it, the next start's
 //! repair collects what no record references.
 
-use redb::ReadableTable;
-
 use super::refs::{self, records_in, Ref};
 use super::{resolve_in, ImageRecord};
-use crate::containers::record::ContainerRecord;
-use crate::containers::table::CONTAINERS;
 use crate::distribution::Reference;
 use crate::error::{Error, Result};
 use crate::metadata::IMAGES;
 use crate::store::{GcReport, Store};
+use crate::users::ImageUser as User;
 
 /// One line of `rmi`'s report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,13 +30,6 @@ pub enum Removed {
     Untagged(String),
     /// An image ID or a layer's chain ID whose data went.
     Deleted(String),
-}
-
-/// A container that uses the image.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub id: String,
-    pub running: bool,
 }
 
 /// What to do: the references to remove, and whether the image itself goes.
@@ -50,18 +41,17 @@ pub struct Plan {
 
 /// Removes `query` (a reference, ID or digest reference) as `docker rmi [-f]` would.
 pub fn remove(store: &Store, query: &str, force: bool) -> Result<Vec<Removed>> {
-    let normalized = Reference::parse(query).ok().map(|r| r.to_string());
+    let normalized = super::normalize(query);
     let txn = store.meta.db().begin_write()?;
     let (image, plan) = {
         let mut t = txn.open_table(IMAGES)?;
         let all = records_in(&t)?;
-        let image = resolve_in(&all, query, normalized.as_deref())
-            .map_err(|e| not_found_as_docker(e, query))?;
+        let image = resolve_in(&all, query).map_err(|e| not_found_as_docker(e, query))?;
         let mine: Vec<ImageRecord> = all
             .into_iter()
             .filter(|r| r.config_digest == image.config_digest)
             .collect();
-        let users = users_in(&txn, &image.config_digest)?;
+        let users = users_of(store, &txn, &image.config_digest)?;
         let named = normalized
             .as_deref()
             .filter(|n| refs::refs_of(&mine).iter().any(|r| r.full == *n));
@@ -108,31 +98,15 @@ fn check_not_mounted(store: &Store, image: &ImageRecord) -> Result<()> {
     Ok(())
 }
 
-/// Containers that use `image_id`, read in the removal's own transaction.
-pub(crate) fn users_in(txn: &redb::WriteTransaction, image_id: &str) -> Result<Vec<User>> {
-    let mut out: Vec<User> = containers_in(txn)?
+/// The users of `image_id`, read in the removal's own transaction, running ones first.
+fn users_of(store: &Store, txn: &redb::WriteTransaction, image_id: &str) -> Result<Vec<User>> {
+    let mut out: Vec<User> = store
+        .users
+        .users_in(txn)?
         .into_iter()
-        .filter(|c| c.image_id == image_id)
-        .map(|c| User {
-            running: c.state.is_live(),
-            id: c.id,
-        })
+        .filter(|u| u.image_id == image_id)
         .collect();
-    out.sort_by_key(|u| !u.running);
-    Ok(out)
-}
-
-/// Every container record, read in a write transaction.
-pub(crate) fn containers_in(txn: &redb::WriteTransaction) -> Result<Vec<ContainerRecord>> {
-    let t = txn.open_table(CONTAINERS)?;
-    let mut out = Vec::new();
-    for row in t.iter()? {
-        let (k, v) = row?;
-        out.push(
-            serde_json::from_slice(v.value())
-                .map_err(|e| Error::Metadata(format!("container {}: {e}", k.value())))?,
-        );
-    }
+    out.sort_by_key(|u| !u.live);
     Ok(out)
 }
 
@@ -175,7 +149,8 @@ pub fn plan(
             if !force && is_single_reference(&refs) {
                 if let Some(u) = users.first() {
                     return Err(Error::Conflict(format!(
-                        "conflict: unable to remove repository reference \"{typed}\" (must force) - container {} is using its referenced image {}",
+                        "conflict: unable to remove repository reference \"{typed}\" (must force) - {} {} is using its referenced image {}",
+                        u.kind,
                         short(&u.id),
                         short(image_id)
                     )));
@@ -281,8 +256,8 @@ fn conflict(image_id: &str, mask: u8, refs: &[Ref], users: &[User]) -> Option<Co
         })
     };
     if mask & RUNNING != 0 {
-        if let Some(u) = users.iter().find(|u| u.running) {
-            let why = format!("image is being used by running container {}", short(&u.id));
+        if let Some(u) = users.iter().find(|u| u.live) {
+            let why = format!("image is being used by running {} {}", u.kind, short(&u.id));
             return make(true, true, why);
         }
     }
@@ -294,8 +269,8 @@ fn conflict(image_id: &str, mask: u8, refs: &[Ref], users: &[User]) -> Option<Co
         );
     }
     if mask & STOPPED != 0 {
-        if let Some(u) = users.iter().find(|u| !u.running) {
-            let why = format!("image is being used by stopped container {}", short(&u.id));
+        if let Some(u) = users.iter().find(|u| !u.live) {
+            let why = format!("image is being used by stopped {} {}", u.kind, short(&u.id));
             return make(false, true, why);
         }
     }
@@ -349,15 +324,19 @@ mod tests {
 
     fn stopped() -> Vec<User> {
         vec![User {
+            kind: "container",
             id: "c".repeat(64),
-            running: false,
+            image_id: id(),
+            live: false,
         }]
     }
 
     fn running() -> Vec<User> {
         vec![User {
+            kind: "container",
             id: "d".repeat(64),
-            running: true,
+            image_id: id(),
+            live: true,
         }]
     }
 

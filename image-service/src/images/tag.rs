@@ -16,11 +16,10 @@ pub fn tag(store: &Store, source: &str, target: &str) -> Result<ImageRecord> {
             "refusing to create a tag with a digest reference: {target}"
         )));
     }
-    let normalized = Reference::parse(source).ok().map(|r| r.to_string());
     let txn = store.meta.db().begin_write()?;
     let rec = {
         let mut t = txn.open_table(IMAGES)?;
-        let image = resolve_in(&records_in(&t)?, source, normalized.as_deref())
+        let image = resolve_in(&records_in(&t)?, source)
             .map_err(|e| super::remove::not_found_as_docker(e, source))?;
         let rec = ImageRecord {
             name: target_ref.to_string(),

@@ -1,16 +1,16 @@
-//! `image prune` and `system df`: what images, containers and volumes hold on disk, and what
-//! can go. Sizes are unpacked sizes (snapshots), the unit `images` shows.
+//! `image prune` and the images' part of `system df`: what images hold on disk, and what can
+//! go (ferryd adds its containers and volumes). Sizes are unpacked sizes (snapshots), the unit `images` shows.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 
 use super::refs::{self, records_in};
 use super::remove::{self, Plan, Removed};
 use super::ImageRecord;
-use crate::containers::record::ContainerRecord;
 use crate::error::Result;
 use crate::metadata::IMAGES;
 use crate::store::Store;
+use crate::users::ImageUser;
+use redb::ReadableDatabase;
 
 /// What a prune removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,8 +19,7 @@ pub struct Pruned {
     pub space_reclaimed: u64,
 }
 
-/// Removes dangling (untagged) images no container uses, or with `all` every image no container
-/// uses: records in one transaction, then one GC.
+/// Removes dangling (untagged) images nothing uses, or with `all` every image nothing uses: records in one transaction, then one GC.
 pub fn prune(store: &Store, all: bool) -> Result<Pruned> {
     let sizes: HashMap<String, u64> = store
         .meta
@@ -32,9 +31,11 @@ pub fn prune(store: &Store, all: bool) -> Result<Pruned> {
     let victims = {
         let mut t = txn.open_table(IMAGES)?;
         let records = records_in(&t)?;
-        let used: HashSet<String> = remove::containers_in(&txn)?
+        let used: HashSet<String> = store
+            .users
+            .users_in(&txn)?
             .into_iter()
-            .map(|c| c.image_id)
+            .map(|u| u.image_id)
             .collect();
         let victims = prunable(&records, &used, all);
         for (image, plan) in &victims {
@@ -100,67 +101,41 @@ pub struct ImageUsage {
     pub record: ImageRecord,
     /// Bytes of its layers that other images also use.
     pub shared_size: u64,
-    pub containers: u64,
+    /// How many users (containers) hold it.
+    pub users: u64,
 }
 
-/// One container in `system df`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContainerUsage {
-    pub record: ContainerRecord,
-    /// Bytes in its writable layer.
-    pub size_rw: u64,
-}
-
-/// One named volume in `system df`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VolumeUsage {
-    pub name: String,
-    pub size: u64,
-    /// Containers that mount it.
-    pub links: u64,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DiskUsage {
     /// Every snapshot an image uses, each counted once.
     pub layers_size: u64,
     /// One per image (its first record stands for it).
     pub images: Vec<ImageUsage>,
-    pub containers: Vec<ContainerUsage>,
-    pub volumes: Vec<VolumeUsage>,
 }
 
-pub fn disk_usage(store: &Store, data_root: &Path) -> Result<DiskUsage> {
+/// The images' disk usage, with how many users each has.
+pub fn disk_usage(store: &Store) -> Result<DiskUsage> {
     let sizes: HashMap<String, u64> = store
         .meta
         .snapshots()?
         .into_iter()
         .map(|s| (s.chain_id, s.size))
         .collect();
-    let containers = store.meta.containers()?;
+    let users = store.users.users_read(&store.meta.db().begin_read()?)?;
     let mut images: Vec<ImageRecord> = Vec::new();
     for r in store.meta.images()? {
         if !images.iter().any(|i| i.config_digest == r.config_digest) {
             images.push(r);
         }
     }
-    let mut usage = image_usage(&images, &sizes, &containers);
-    usage.containers = containers
-        .iter()
-        .map(|c| ContainerUsage {
-            record: c.clone(),
-            size_rw: dir_size(&data_root.join("containers").join(&c.id).join("upper")),
-        })
-        .collect();
-    usage.volumes = volumes(data_root, &containers)?;
-    Ok(usage)
+    Ok(image_usage(&images, &sizes, &users))
 }
 
-/// Image sizes, shared sizes and container counts (pure, for tests).
+/// Image sizes, shared sizes and user counts (pure, for tests).
 fn image_usage(
     images: &[ImageRecord],
     sizes: &HashMap<String, u64>,
-    containers: &[ContainerRecord],
+    users: &[ImageUser],
 ) -> DiskUsage {
     let mut users_of_layer: HashMap<&str, usize> = HashMap::new();
     for img in images {
@@ -183,74 +158,21 @@ fn image_usage(
                 .filter(|c| users_of_layer.get(c).copied().unwrap_or(0) > 1)
                 .map(|c| sizes.get(c).copied().unwrap_or(0))
                 .sum();
-            let containers = containers
+            let count = users
                 .iter()
-                .filter(|c| c.image_id == img.config_digest)
+                .filter(|u| u.image_id == img.config_digest)
                 .count() as u64;
             ImageUsage {
                 record: img.clone(),
                 shared_size,
-                containers,
+                users: count,
             }
         })
         .collect();
     DiskUsage {
         layers_size,
         images,
-        ..Default::default()
     }
-}
-
-fn volumes(data_root: &Path, containers: &[ContainerRecord]) -> Result<Vec<VolumeUsage>> {
-    let dir = data_root.join("volumes");
-    let Ok(rd) = std::fs::read_dir(&dir) else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let links = containers
-            .iter()
-            .filter(|c| {
-                c.config
-                    .mounts
-                    .iter()
-                    .any(|m| m.kind == "volume" && m.source == name)
-            })
-            .count() as u64;
-        out.push(VolumeUsage {
-            size: dir_size(&e.path().join("_data")),
-            name,
-            links,
-        });
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
-}
-
-/// Bytes of regular files under `dir`, each inode counted once, symlinks not followed (as
-/// Docker's `directory.Size`). Unreadable parts count as empty.
-pub fn dir_size(dir: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let mut seen = HashSet::new();
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let Ok(md) = e.path().symlink_metadata() else {
-                continue;
-            };
-            if md.is_dir() {
-                stack.push(e.path());
-            } else if md.is_file() && seen.insert((md.dev(), md.ino())) {
-                total += md.len();
-            }
-        }
-    }
-    total
 }
 
 #[cfg(test)]
@@ -307,15 +229,5 @@ mod tests {
             ids(true),
             [a.config_digest.clone(), b.config_digest.clone()]
         );
-    }
-
-    #[test]
-    fn dir_size_counts_hardlinks_once() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("f"), b"12345").unwrap();
-        std::fs::hard_link(d.path().join("f"), d.path().join("g")).unwrap();
-        std::fs::create_dir(d.path().join("sub")).unwrap();
-        std::fs::write(d.path().join("sub/h"), b"12").unwrap();
-        assert_eq!(dir_size(d.path()), 7);
     }
 }

@@ -7,13 +7,16 @@
 //! content    digest                            -> ContentInfo (JSON)   one per committed blob
 //! snapshots  chain ID                          -> SnapshotInfo (JSON)  one per committed snapshot
 //! counters   "next_snapshot_id"                -> u64
-//! containers 64-hex ID                         -> ContainerRecord (JSON)
 //! ```
+//! Other owners (ferryd's) keep their own tables in the same database, so that a
+//! transaction may span both through the owners' functions.
+//!
 //! Invariant: every image's content and snapshots have records, and every record's file or
 //! directory exists. Writers create files first and records last; removers delete records first
 //! and files last. Whatever a crash strands on disk has no record and is removed at start.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
@@ -35,7 +38,7 @@ pub struct ContentInfo {
 
 #[derive(Debug)]
 pub struct Metadata {
-    db: Database,
+    db: Arc<Database>,
 }
 
 impl Metadata {
@@ -47,14 +50,18 @@ impl Metadata {
             txn.open_table(CONTENT)?;
             txn.open_table(SNAPSHOTS)?;
             txn.open_table(COUNTERS)?;
-            txn.open_table(crate::containers::table::CONTAINERS)?;
         }
         txn.commit()?;
-        Ok(Metadata { db })
+        Ok(Metadata { db: Arc::new(db) })
     }
 
     pub fn db(&self) -> &Database {
         &self.db
+    }
+
+    /// The database, for another owner's tables in it (ferryd's).
+    pub fn shared_db(&self) -> Arc<Database> {
+        Arc::clone(&self.db)
     }
 
     pub fn image(&self, name: &str) -> Result<Option<ImageRecord>> {
@@ -110,7 +117,11 @@ impl Metadata {
     }
 }
 
-pub(crate) fn get_json<T: DeserializeOwned>(
+// Row codecs: every owner of a table in this database (here and in ferryd) stores JSON rows
+// through these, so a bad row reads as the same clear "metadata store" error everywhere.
+
+/// One row of `table`, decoded.
+pub fn get_json<T: DeserializeOwned>(
     db: &Database,
     table: TableDefinition<&str, &[u8]>,
     key: &str,
@@ -123,7 +134,8 @@ pub(crate) fn get_json<T: DeserializeOwned>(
     }
 }
 
-pub(crate) fn all_json<T: DeserializeOwned>(
+/// Every row of `table`, decoded.
+pub fn all_json<T: DeserializeOwned>(
     db: &Database,
     table: TableDefinition<&str, &[u8]>,
 ) -> Result<Vec<T>> {
@@ -133,7 +145,7 @@ pub(crate) fn all_json<T: DeserializeOwned>(
         .collect())
 }
 
-pub(crate) fn all_json_keyed<T: DeserializeOwned>(
+pub fn all_json_keyed<T: DeserializeOwned>(
     db: &Database,
     table: TableDefinition<&str, &[u8]>,
 ) -> Result<Vec<(String, T)>> {
@@ -147,7 +159,8 @@ pub(crate) fn all_json_keyed<T: DeserializeOwned>(
     Ok(out)
 }
 
-pub(crate) fn put_json<T: Serialize>(
+/// Writes one row of `table` in the caller's transaction.
+pub fn put_json<T: Serialize>(
     txn: &redb::WriteTransaction,
     table: TableDefinition<&str, &[u8]>,
     key: &str,
@@ -158,6 +171,7 @@ pub(crate) fn put_json<T: Serialize>(
     Ok(())
 }
 
-fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
+/// Decodes a row read by hand (inside a transaction that spans tables).
+pub fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| Error::Metadata(format!("record {key}: {e}")))
 }

@@ -8,6 +8,7 @@
 //! removes before the pull returns.
 
 mod layer;
+pub mod metrics;
 pub(crate) mod reader;
 
 use std::sync::Arc;
@@ -25,9 +26,9 @@ use crate::distribution::{
 use crate::error::{Error, Result};
 use crate::images::{chain_ids, ImageConfig, ImageRecord, LayerRecord};
 use crate::metadata::ContentInfo;
-use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::unpack::Compression;
+pub use metrics::PullMetrics;
 
 /// What a pull reports as it goes; `services` turns these into `ferry.images.v1` messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +72,7 @@ pub struct Puller {
     pub(crate) cfg: Config,
     pub(crate) store: Arc<Store>,
     pub(crate) registry: RegistryClient,
-    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<PullMetrics>,
 }
 
 /// The resolved target: the platform manifest and what led to it.
@@ -98,7 +99,7 @@ impl Puller {
     }
 
     /// Records pulls, bytes and layer times in `metrics` (by default, in a private set).
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+    pub fn with_metrics(mut self, metrics: Arc<PullMetrics>) -> Self {
         self.metrics = metrics;
         self
     }

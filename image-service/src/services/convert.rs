@@ -62,7 +62,7 @@ fn phase_of(p: Phase) -> pb::layer_progress::Phase {
 }
 
 /// An untagged record travels with an empty name.
-pub(super) fn image(r: &ImageRecord) -> pb::Image {
+pub fn image(r: &ImageRecord) -> pb::Image {
     pb::Image {
         name: if r.is_untagged() {
             String::new()
@@ -109,38 +109,14 @@ pub(super) fn history_entry(h: HistoryEntry) -> pb::HistoryEntry {
     }
 }
 
-pub(super) fn disk_usage(du: DiskUsage) -> pb::DiskUsageResponse {
-    pb::DiskUsageResponse {
-        layers_size: du.layers_size,
-        images: du
-            .images
-            .iter()
-            .map(|i| pb::Image {
-                shared_size: i.shared_size,
-                containers: i64::try_from(i.containers).unwrap_or(i64::MAX),
-                ..image(&i.record)
-            })
-            .collect(),
-        containers: du
-            .containers
-            .into_iter()
-            .map(|c| pb::ContainerUsage {
-                active: c.record.state.is_live(),
-                state: c.record.state.as_str().to_string(),
-                id: c.record.id,
-                name: c.record.name,
-                image: c.record.config.image,
-                size_rw: c.size_rw,
-            })
-            .collect(),
-        volumes: du
-            .volumes
-            .into_iter()
-            .map(|v| pb::VolumeUsage {
-                name: v.name,
-                size: v.size,
-                links: i64::try_from(v.links).unwrap_or(i64::MAX),
-            })
-            .collect(),
-    }
+/// The images' part of `system df` (ferryd's system service adds containers and volumes).
+pub fn disk_usage_images(du: &DiskUsage) -> Vec<pb::Image> {
+    du.images
+        .iter()
+        .map(|i| pb::Image {
+            shared_size: i.shared_size,
+            containers: i64::try_from(i.users).unwrap_or(i64::MAX),
+            ..image(&i.record)
+        })
+        .collect()
 }

@@ -11,7 +11,6 @@ use tonic::{Request, Response, Status};
 
 use super::{convert, registry_convert, to_status};
 use crate::archive;
-use crate::distribution::Reference;
 use crate::error::{Error, Result};
 use crate::images::{inspect, list, remove, tag, usage, ImageRecord};
 use crate::pull::Puller;
@@ -30,8 +29,7 @@ impl ImagesService {
     }
 
     fn resolve(&self, query: &str) -> Result<ImageRecord> {
-        let normalized = Reference::parse(query).ok().map(|r| r.to_string());
-        self.store.meta.resolve_image(query, normalized.as_deref())
+        self.store.meta.resolve_image(query)
     }
 
     fn list(&self, reference: &str, filters: &[String]) -> Result<Vec<list::Listed>> {
@@ -300,18 +298,6 @@ impl pb::images_server::Images for ImagesService {
         Ok(Response::new(pb::LoadImagesResponse { images }))
     }
 
-    #[tracing::instrument(skip_all)]
-    async fn disk_usage(
-        &self,
-        _req: Request<pb::DiskUsageRequest>,
-    ) -> Result<Response<pb::DiskUsageResponse>, Status> {
-        let store = Arc::clone(&self.store);
-        let data_root = self.puller.cfg.data_root.clone();
-        let du = blocking(move || usage::disk_usage(&store, &data_root))
-            .await
-            .map_err(|e| to_status(&e))?;
-        Ok(Response::new(convert::disk_usage(du)))
-    }
     #[tracing::instrument(skip_all, fields(reference = %req.get_ref().reference))]
     async fn push(&self, req: Request<pb::PushRequest>) -> Result<Response<PushStream>, Status> {
         let reference = req.into_inner().reference;

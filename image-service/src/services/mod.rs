@@ -1,15 +1,10 @@
-//! gRPC services: thin translators from `ferry.images.v1` / `ferry.containers.v1` to the domain
-//! and back.
+//! gRPC services: thin translators from `ferry.images.v1` to the domain and back. ferryd serves
+//! them beside its own; `status` is the error mapping its services reuse for image errors.
 
-mod container_convert;
-mod containers;
-mod convert;
+pub mod convert;
 mod images;
-mod networks;
 mod registry_convert;
 mod status;
 
-pub use containers::ContainersService;
 pub use images::ImagesService;
-pub use networks::NetworksService;
-pub use status::to_status;
+pub use status::{code_of, status_with, to_status};

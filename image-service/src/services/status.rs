@@ -10,7 +10,12 @@ use crate::unpack::UnpackError as U;
 const MAX_MESSAGE: usize = 4096;
 
 pub fn to_status(err: &Error) -> Status {
-    let code = code_of(err);
+    status_with(code_of(err), err)
+}
+
+/// A status with `code` and the error's message, capped; internal errors are logged. ferryd's
+/// own error mapping ends here too, so every hop caps and logs alike.
+pub fn status_with(code: Code, err: &dyn std::fmt::Display) -> Status {
     if code == Code::Internal {
         tracing::error!(error = %err, "internal error");
     }
@@ -26,7 +31,8 @@ pub fn to_status(err: &Error) -> Status {
     Status::new(code, msg)
 }
 
-fn code_of(err: &Error) -> Code {
+/// The gRPC code of an image service error: one exhaustive match.
+pub fn code_of(err: &Error) -> Code {
     match err {
         Error::Distribution(d) => distribution_code(d),
         Error::Unpack(u) => unpack_code(u),
@@ -41,13 +47,10 @@ fn code_of(err: &Error) -> Code {
         Error::Cancelled => Code::Cancelled,
         Error::Metadata(_) | Error::Io { .. } | Error::Mount(_) => Code::Internal,
         Error::Locked { .. } => Code::FailedPrecondition,
-        Error::ContainerNotFound(_) | Error::NotFound(_) => Code::NotFound,
-        Error::AmbiguousContainer { .. } | Error::InvalidArgument(_) | Error::Spec(_) => {
-            Code::InvalidArgument
-        }
-        Error::NameInUse { .. } | Error::Conflict(_) => Code::FailedPrecondition,
-        Error::StartFailed { .. } => Code::FailedPrecondition,
-        Error::Shim(_) | Error::ShimGone(_) | Error::Network(_) => Code::Internal,
+        Error::NotFound(_) => Code::NotFound,
+        Error::InvalidArgument(_) => Code::InvalidArgument,
+        Error::Conflict(_) => Code::FailedPrecondition,
+        Error::Blocking(..) => Code::Internal,
         Error::NoLocalImage(_) => Code::NotFound,
         Error::PushUnauthorized { .. } | Error::LoginFailed { .. } => Code::Unauthenticated,
         Error::PushDenied { .. } => Code::PermissionDenied,

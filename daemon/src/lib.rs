@@ -1,0 +1,25 @@
+//! ferryd: composes the image service (`ferry_image_service`) with what runs containers.
+//!
+//! ```text
+//! containers/   the container table (one owner of the `containers` table), the OCI spec
+//!               builder, root filesystems, lifecycle, exec, logs, stats, copy
+//! shim/         launching ferry-shim and the typed client ferryd talks to it through
+//! usage         `system df`: the image service's figures plus containers and volumes
+//! metrics       the Prometheus registry ferryd serves (the pull's figures registered in it)
+//! services/     thin gRPC translators: containers, networks, system (images is the image
+//!               service's own)
+//! ```
+//! Networking (CNI, netns, ports, subnets) is the `ferry_network` crate; `containers::networking`
+//! is the one place that joins a container to it. The CRI v1 runtime and image services will
+//! live here as `cri/` (pods and sandboxes as their own table beside `containers/`, answering
+//! the image service's `ImageUsers` too); Dockerfile builds as `build/`, driving the image
+//! service's content and snapshots.
+
+pub mod containers;
+pub mod error;
+pub mod metrics;
+pub mod services;
+pub mod shim;
+pub mod usage;
+
+pub use error::{Error, Result};

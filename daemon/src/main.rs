@@ -1,0 +1,247 @@
+//! ferryd: parses flags, opens the store, wires the image service to the container table,
+//! networking and the shims, and serves their gRPC services on a unix socket.
+//!
+//! Telemetry is set up before the runtime starts: the `--otlp-*` flags become the `OTEL_*`
+//! variables (while the process is still single-threaded), which the shims then inherit.
+
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use ferry_daemon::containers::{ContainerUsers, Containers};
+use ferry_daemon::metrics::Metrics;
+use ferry_daemon::services::{ContainersService, NetworksService, SystemService};
+use ferry_image_service::config::Config;
+use ferry_image_service::distribution::{RegistryClient, RegistryConfig};
+use ferry_image_service::pull::Puller;
+use ferry_image_service::services::ImagesService;
+use ferry_image_service::store::Store;
+use ferry_network::Networks;
+use ferry_proto::containers::v1::containers_server::ContainersServer;
+use ferry_proto::images::v1::images_server::ImagesServer;
+use ferry_proto::networks::v1::networks_server::NetworksServer;
+use ferry_proto::system::v1::system_server::SystemServer;
+use ferry_telemetry::{ServerLayer, Telemetry};
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
+use tracing_subscriber::prelude::*;
+
+/// Ferry's daemon: image service and container table. Flags as dockerd names them.
+#[derive(Debug, Parser)]
+#[command(name = "ferryd", version)]
+struct Args {
+    /// Socket to serve on.
+    #[arg(
+        short = 'H',
+        long = "host",
+        default_value = "unix:///run/ferry/ferryd.sock"
+    )]
+    host: String,
+    /// Persistent state: images, content, snapshots.
+    #[arg(long, default_value = "/var/lib/ferry")]
+    data_root: PathBuf,
+    /// Runtime state: mounts, sockets.
+    #[arg(long, default_value = "/run/ferry")]
+    exec_root: PathBuf,
+    /// Registry (HOST:PORT) to reach over plain HTTP; loopback registries always may be.
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
+    /// Docker Hub mirror (http://HOST:PORT or https://HOST): docker.io images come from it.
+    #[arg(long = "registry-mirror")]
+    registry_mirrors: Vec<String>,
+    /// Layers downloaded at once per pull.
+    #[arg(long, default_value_t = 3)]
+    max_concurrent_downloads: usize,
+    /// Cap on one layer's decompressed size, in bytes (a gzip bomb costs at most this much).
+    #[arg(long, default_value_t = 64 << 30)]
+    max_layer_size: u64,
+    /// Attempts per layer download before the pull fails (a dropped connection resumes).
+    #[arg(long, default_value_t = 5)]
+    max_download_attempts: u32,
+    /// Seconds a registry connection may stay silent before it is dropped and resumed.
+    #[arg(long, default_value_t = 30)]
+    registry_timeout: u64,
+    /// The per-container shim (default: ferry-shim next to ferryd).
+    #[arg(long)]
+    shim_binary: Option<PathBuf>,
+    /// Interface of the default `bridge` network; `none` disables it (containers then get
+    /// `--network none` unless they name a network), as dockerd's `--bridge none`.
+    #[arg(short = 'b', long = "bridge", default_value = "ferry0")]
+    bridge: String,
+    /// Debug logging (RUST_LOG overrides).
+    #[arg(short = 'D', long)]
+    debug: bool,
+    /// Export traces over OTLP to URL (sets OTEL_EXPORTER_OTLP_ENDPOINT, for the shims too).
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
+    /// OTLP protocol: grpc or http/protobuf (sets OTEL_EXPORTER_OTLP_PROTOCOL).
+    #[arg(long, value_name = "PROTOCOL")]
+    otlp_protocol: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9323.
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<SocketAddr>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    export_otlp_flags(&args);
+    let mut telemetry = ferry_telemetry::Setup::new("ferryd").init();
+    init_logging(args.debug, &telemetry);
+    if let Some(p) = telemetry.problem() {
+        tracing::warn!("{p}; traces are not exported");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let res = rt.block_on(serve(args));
+    drop(rt);
+    telemetry.shutdown();
+    res
+}
+
+/// The flags as the variables the exporter (and every shim) reads. Called before any thread
+/// exists, which is what makes `set_var` sound.
+fn export_otlp_flags(args: &Args) {
+    if let Some(e) = &args.otlp_endpoint {
+        std::env::set_var("OTEL_EXPORTER_OTLP_ENDPOINT", e);
+    }
+    if let Some(p) = &args.otlp_protocol {
+        std::env::set_var("OTEL_EXPORTER_OTLP_PROTOCOL", p);
+    }
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let socket = socket_path(&args.host)?;
+    let mut cfg = Config::new(args.data_root, args.exec_root);
+    cfg.insecure_registries = args.insecure_registries;
+    cfg.max_concurrent_downloads = args.max_concurrent_downloads.max(1);
+    cfg.max_retries = args.max_download_attempts.saturating_sub(1);
+    cfg.max_layer_bytes = args.max_layer_size;
+    cfg.stall_timeout = std::time::Duration::from_secs(args.registry_timeout.max(1));
+
+    let store = {
+        let (d, e) = (cfg.data_root.clone(), cfg.exec_root.clone());
+        // The container table answers the image service's "who uses this image" (rmi, GC).
+        let users = Arc::new(ContainerUsers);
+        tokio::task::spawn_blocking(move || Store::open(&d, &e, users)).await??
+    };
+    let registry = RegistryClient::new(RegistryConfig {
+        insecure: cfg.insecure_registries.clone(),
+        connect_timeout: cfg.connect_timeout,
+        read_timeout: cfg.stall_timeout,
+        max_retries: cfg.max_retries,
+        retry_backoff: std::time::Duration::from_millis(200),
+        mirrors: args.registry_mirrors.clone(),
+    })?;
+    let store = Arc::new(store);
+    let shim = match args.shim_binary {
+        Some(p) => p,
+        None => std::env::current_exe()?.with_file_name("ferry-shim"),
+    };
+    let networks = Networks::new(
+        &cfg.data_root,
+        &cfg.exec_root,
+        (args.bridge != "none").then(|| args.bridge.clone()),
+    );
+    let containers = Containers::new(
+        Arc::clone(&store),
+        cfg.data_root.clone(),
+        cfg.exec_root.clone(),
+        shim,
+        networks,
+    )?;
+    containers.recover().await?;
+    let metrics = Arc::new(Metrics::default());
+    if let Some(addr) = args.metrics_addr {
+        let l = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("bind metrics address {addr}"))?;
+        tracing::info!(addr = %l.local_addr()?, "serving metrics");
+        tokio::spawn(Arc::clone(&metrics).serve(l, Arc::clone(&containers)));
+    }
+    let system = SystemService::new(Arc::clone(&store), Arc::clone(&containers));
+    let puller = Arc::new(Puller::new(cfg, store, registry).with_metrics(metrics.pull()));
+    let listener = bind(&socket).await?;
+    tracing::info!(socket = %socket.display(), "ferryd serving");
+    tonic::transport::Server::builder()
+        .layer(ServerLayer)
+        .layer(metrics.rpc_layer())
+        .add_service(ImagesServer::new(ImagesService::new(puller)))
+        .add_service(ContainersServer::new(ContainersService::new(Arc::clone(
+            &containers,
+        ))))
+        .add_service(NetworksServer::new(NetworksService::new(containers)))
+        .add_service(SystemServer::new(system))
+        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown())
+        .await?;
+    let _ = std::fs::remove_file(&socket);
+    tracing::info!("ferryd stopped");
+    Ok(())
+}
+
+/// Log lines to stderr (RUST_LOG, or info/debug); ferryd's own spans at info and above to the
+/// OTLP exporter when there is one. A request's log lines carry its `trace_id`.
+fn init_logging(debug: bool, telemetry: &Telemetry) {
+    let default = if debug { "debug" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let ours = Targets::new()
+        .with_target("ferry_image_service", LevelFilter::INFO)
+        .with_target("ferry_daemon", LevelFilter::INFO)
+        .with_target("ferry_network", LevelFilter::INFO)
+        .with_target("ferry_telemetry", LevelFilter::INFO)
+        .with_target("ferryd", LevelFilter::INFO);
+    tracing_subscriber::registry()
+        .with(telemetry.layer().map(|l| l.with_filter(ours)))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_filter(filter),
+        )
+        .init();
+}
+
+fn socket_path(host: &str) -> anyhow::Result<PathBuf> {
+    match host.strip_prefix("unix://") {
+        Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
+        _ => bail!("invalid host {host:?}: only unix:///PATH is supported"),
+    }
+}
+
+/// Binds the socket, refusing to steal one that another ferryd still serves.
+async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    if socket.exists() {
+        if tokio::net::UnixStream::connect(socket).await.is_ok() {
+            bail!("{} is in use by another daemon", socket.display());
+        }
+        std::fs::remove_file(socket)
+            .with_context(|| format!("remove stale {}", socket.display()))?;
+    }
+    let listener =
+        UnixListener::bind(socket).with_context(|| format!("bind {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o660))?;
+    Ok(listener)
+}
+
+async fn shutdown() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {},
+        _ = int.recv() => {},
+    }
+    tracing::info!("shutting down");
+}
