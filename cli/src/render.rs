@@ -1,6 +1,7 @@
 //! Docker's output conventions: tables aligned like Go's tabwriter (min width 10, padding 3),
 //! sizes in decimal units with 3 significant digits, durations in words.
 
+pub(crate) mod format;
 pub(crate) mod progress;
 pub(crate) mod template;
 
