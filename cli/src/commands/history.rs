@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::images::{created_at, short_id};
 use super::rmi::daemon_line;
 use crate::render::format::{go_json, Columns, Format};
-use crate::render::{ago, human_size};
+use crate::render::{ago, ellipsis, human_size};
 
 #[derive(Debug, Args)]
 pub(crate) struct HistoryArgs {
@@ -84,16 +84,6 @@ fn rfc3339(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
         .unwrap_or_default()
-}
-
-/// Docker's `formatter.Ellipsis`.
-fn ellipsis(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push('…');
-    out
 }
 
 const COLUMNS: Columns = Columns {

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::render::format::{Columns, Format};
 use crate::render::template::TemplateError;
-use crate::render::{ago, familiar};
+use crate::render::{ago, ellipsis, familiar};
 
 #[derive(Debug, Args)]
 pub(crate) struct PsArgs {
@@ -196,15 +196,6 @@ pub(crate) fn command_column(command: &str, trunc: bool) -> String {
         command.to_string()
     };
     go_quote(&shown)
-}
-
-fn ellipsis(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push('…');
-    out
 }
 
 /// Go's `strconv.Quote` for printable text (escapes quotes, backslashes and controls).

@@ -7,6 +7,7 @@ use clap::Args;
 use ferry_proto::images::v1::{images_client::ImagesClient, SearchRequest, SearchResult};
 use serde_json::{json, Value};
 
+use crate::render::ellipsis;
 use crate::render::format::{go_json, Columns, Format};
 
 const DEFAULT_TABLE: &str = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}";
@@ -98,12 +99,7 @@ fn row(r: &SearchResult, no_trunc: bool) -> Value {
 }
 
 fn truncate(s: &str) -> String {
-    let s = s.replace('\n', " ");
-    if s.chars().count() <= DESCRIPTION_WIDTH {
-        return s;
-    }
-    let cut: String = s.chars().take(DESCRIPTION_WIDTH - 1).collect();
-    format!("{cut}…")
+    ellipsis(&s.replace('\n', " "), DESCRIPTION_WIDTH)
 }
 
 const COLUMNS: Columns = Columns {

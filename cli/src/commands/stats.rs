@@ -15,7 +15,7 @@ use ferry_proto::containers::v1::{containers_client::ContainersClient, StatsEntr
 use serde_json::{json, Value};
 
 use crate::render::format::{plain_json, Columns, Format};
-use crate::render::human_size;
+use crate::render::{bytes_size, human_size};
 
 const DEFAULT_TABLE: &str =
     "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
@@ -135,33 +135,6 @@ fn mem_percent(e: &StatsEntry) -> f64 {
         0.0
     } else {
         e.mem_usage as f64 / e.mem_limit as f64 * 100.0
-    }
-}
-
-/// Docker's `units.BytesSize`: binary units with Go's `%.4g` (`64MiB`, `7.775GiB`).
-fn bytes_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut size = bytes as f64;
-    let mut unit = 0;
-    while size >= 1024.0 && unit < UNITS.len() - 1 {
-        size /= 1024.0;
-        unit += 1;
-    }
-    format!("{}{}", significant4(size), UNITS[unit])
-}
-
-/// Go's `%.4g` for 0 <= v < 1024: four significant digits, trailing zeros dropped.
-fn significant4(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let int_digits = (v.log10().floor() as i64 + 1).clamp(1, 4) as usize;
-    let decimals = 4 - int_digits;
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
     }
 }
 
