@@ -5,6 +5,7 @@ mod commands;
 mod errors;
 mod io;
 mod opts;
+mod prompt;
 mod render;
 
 use clap::{Parser, Subcommand};

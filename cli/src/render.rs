@@ -1,21 +1,39 @@
 //! Docker's output conventions: tables aligned like Go's tabwriter (min width 10, padding 3),
 //! sizes in decimal units with 3 significant digits, durations in words.
 
+pub(crate) mod format;
+pub(crate) mod progress;
 pub(crate) mod template;
 
 /// Docker's `units.HumanSizeWithPrecision(size, 3)`: 999B, 13.3kB, 4.26MB.
 pub(crate) fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut size = bytes as f64;
-    let mut unit = 0;
-    while size >= 1000.0 && unit < UNITS.len() - 1 {
-        size /= 1000.0;
-        unit += 1;
-    }
-    format!("{}{}", significant(size, 3), UNITS[unit])
+    scaled(bytes, 1000.0, ["B", "kB", "MB", "GB", "TB", "PB", "EB"], 3)
 }
 
-/// Go's `%.3g` for the values human_size produces (0 <= v < 1000).
+/// Docker's `units.BytesSize`: binary units with Go's `%.4g` (`64MiB`, `7.775GiB`).
+pub(crate) fn bytes_size(bytes: u64) -> String {
+    scaled(
+        bytes,
+        1024.0,
+        ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"],
+        4,
+    )
+}
+
+/// `bytes` in the largest unit it reaches (each `base` times the last), with `digits`
+/// significant digits.
+fn scaled(bytes: u64, base: f64, units: [&str; 7], digits: usize) -> String {
+    let mut size = bytes as f64;
+    let mut unit = 0;
+    while size >= base && unit < units.len() - 1 {
+        size /= base;
+        unit += 1;
+    }
+    format!("{}{}", significant(size, digits), units[unit])
+}
+
+/// Go's `%.Ng` for the values `scaled` produces (0 <= v < base): `digits` significant digits,
+/// trailing zeros dropped.
 fn significant(v: f64, digits: usize) -> String {
     if v == 0.0 {
         return "0".into();
@@ -47,6 +65,16 @@ pub(crate) fn human_duration(secs: i64) -> String {
         _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
         _ => format!("{} years", s / 3600 / 24 / 365),
     }
+}
+
+/// Docker's `formatter.Ellipsis`: at most `max` characters, the last one `…` when cut.
+pub(crate) fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
 }
 
 pub(crate) fn ago(unix: i64, now: i64) -> String {
@@ -128,6 +156,24 @@ mod tests {
         assert_eq!(human_size(4_261_234), "4.26MB");
         assert_eq!(human_size(1_240_000_000), "1.24GB");
         assert_eq!(human_size(0), "0B");
+    }
+
+    #[test]
+    fn binary_sizes_keep_four_digits() {
+        assert_eq!(bytes_size(0), "0B");
+        assert_eq!(bytes_size(1023), "1023B");
+        assert_eq!(bytes_size(1024), "1KiB");
+        assert_eq!(bytes_size(1536), "1.5KiB");
+        assert_eq!(bytes_size(1_047_552), "1023KiB");
+        assert_eq!(bytes_size(8_348_000_000), "7.775GiB");
+    }
+
+    #[test]
+    fn ellipsis_cuts_to_the_width() {
+        assert_eq!(ellipsis("12345", 5), "12345");
+        assert_eq!(ellipsis("123456", 5), "1234…");
+        assert_eq!(ellipsis("ééééé", 4), "ééé…");
+        assert_eq!(ellipsis("", 3), "");
     }
 
     #[test]

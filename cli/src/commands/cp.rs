@@ -28,9 +28,8 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt as _;
 
 use crate::client::Channel;
+use crate::io::chunks::{ChunkReader, ChunkWriter};
 use crate::render::human_size;
-
-const CHUNK: usize = 64 * 1024;
 
 #[derive(Debug, Args)]
 pub(crate) struct CpArgs {
@@ -147,7 +146,7 @@ impl Copier {
         let (src_owned, archive, follow) =
             (src.to_string(), self.args.archive, self.args.follow_link);
         let producer = tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
-            let out = ChunkWriter { tx, total: 0 };
+            let out = ChunkWriter::buffered(tx);
             match top {
                 None => copy_stdin(out),
                 Some(top) => build_tar(out, Path::new(&src_owned), &top, follow, archive),
@@ -179,12 +178,7 @@ impl Copier {
         name: &str,
         path: &str,
     ) -> anyhow::Result<(String, String)> {
-        let meta = if self.args.follow_link {
-            fs::metadata(src)
-        } else {
-            fs::symlink_metadata(src)
-        };
-        let meta = meta.with_context(|| format!("lstat {src}"))?;
+        let meta = lstat(Path::new(src), self.args.follow_link)?;
         let src_name = if src.ends_with("/.") {
             ".".to_string()
         } else {
@@ -344,97 +338,41 @@ fn replace(tar: impl Read, dest: &Path, top: &str, keep_owner: bool) -> anyhow::
     res
 }
 
-/// Reads the chunks another task receives; an `Err` chunk fails the read.
-#[derive(Debug)]
-struct ChunkReader {
-    rx: mpsc::Receiver<std::io::Result<Vec<u8>>>,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl ChunkReader {
-    fn new(rx: mpsc::Receiver<std::io::Result<Vec<u8>>>) -> Self {
-        ChunkReader {
-            rx,
-            buf: Vec::new(),
-            pos: 0,
-        }
-    }
-}
-
-impl Read for ChunkReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.buf.len() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => (self.buf, self.pos) = (chunk?, 0),
-                None => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// Sends what is written as chunks; fails once the upload is gone.
-#[derive(Debug)]
-struct ChunkWriter {
-    tx: mpsc::Sender<Vec<u8>>,
-    total: u64,
-}
-
-impl Write for ChunkWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tx
-            .blocking_send(buf.to_vec())
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        self.total += buf.len() as u64;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn copy_stdin(out: ChunkWriter) -> anyhow::Result<u64> {
-    let mut w = BufWriter::with_capacity(CHUNK, out);
-    std::io::copy(&mut std::io::stdin().lock(), &mut w)?;
-    let out = w.into_inner().map_err(|e| e.into_error())?;
-    Ok(out.total)
+fn copy_stdin(mut out: BufWriter<ChunkWriter>) -> anyhow::Result<u64> {
+    std::io::copy(&mut std::io::stdin().lock(), &mut out)?;
+    Ok(ChunkWriter::finish(out)?)
 }
 
 /// Archives `src` with its top entry named `top` ("." = a directory's contents).
 fn build_tar(
-    out: ChunkWriter,
+    out: BufWriter<ChunkWriter>,
     src: &Path,
     top: &str,
     follow: bool,
     keep_owner: bool,
 ) -> anyhow::Result<u64> {
     let mut b = TarBuilder {
-        tar: tar::Builder::new(BufWriter::with_capacity(CHUNK, out)),
+        tar: tar::Builder::new(out),
         keep_owner,
     };
-    let meta = if follow {
-        fs::metadata(src)
-    } else {
-        fs::symlink_metadata(src)
-    };
-    let meta = meta.with_context(|| format!("lstat {}", src.display()))?;
+    let meta = lstat(src, follow)?;
     let at = if top == "." {
         PathBuf::new()
     } else {
         PathBuf::from(top)
     };
     b.node(src, &meta, &at)?;
-    let out = b
-        .tar
-        .into_inner()?
-        .into_inner()
-        .map_err(|e| e.into_error())?;
-    Ok(out.total)
+    Ok(ChunkWriter::finish(b.tar.into_inner()?)?)
+}
+
+/// SRC's metadata: of the link itself, or with `follow` (`-L`) of what it points to.
+fn lstat(src: &Path, follow: bool) -> anyhow::Result<fs::Metadata> {
+    let meta = if follow {
+        fs::metadata(src)
+    } else {
+        fs::symlink_metadata(src)
+    };
+    meta.with_context(|| format!("lstat {}", src.display()))
 }
 
 struct TarBuilder {

@@ -5,9 +5,10 @@ use clap::{ArgAction, Args};
 use ferry_proto::images::v1::{images_client::ImagesClient, HistoryEntry, ImageHistoryRequest};
 use serde_json::{json, Value};
 
-use super::images::{created_at, short_id, Format};
+use super::images::{created_at, short_id};
 use super::rmi::daemon_line;
-use crate::render::{ago, human_size};
+use crate::render::format::{go_json, Columns, Format};
+use crate::render::{ago, ellipsis, human_size};
 
 #[derive(Debug, Args)]
 pub(crate) struct HistoryArgs {
@@ -30,7 +31,7 @@ const DEFAULT_TABLE: &str =
     "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
 
 pub(crate) async fn run(host: &str, args: HistoryArgs) -> anyhow::Result<i32> {
-    let format = Format::parse_with(args.format.as_deref(), DEFAULT_TABLE)?;
+    let format = Format::parse_blank_default(args.format.as_deref(), DEFAULT_TABLE)?;
     let mut client = ImagesClient::new(crate::client::connect(host).await?);
     let req = ImageHistoryRequest {
         image: args.image.clone(),
@@ -50,7 +51,7 @@ pub(crate) async fn run(host: &str, args: HistoryArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    print!("{}", format.render(&rows, &header_name)?);
+    print!("{}", format.render(&rows, &COLUMNS)?);
     Ok(0)
 }
 
@@ -85,15 +86,10 @@ fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Docker's `formatter.Ellipsis`.
-fn ellipsis(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push('…');
-    out
-}
+const COLUMNS: Columns = Columns {
+    header: header_name,
+    json: go_json,
+};
 
 fn header_name(field: &str) -> String {
     match field {
@@ -137,9 +133,9 @@ mod tests {
             },
         ];
         let rows: Vec<Value> = entries.iter().map(|e| row(e, &args, 100 + 7200)).collect();
-        let f = Format::parse_with(None, DEFAULT_TABLE).unwrap();
+        let f = Format::parse_blank_default(None, DEFAULT_TABLE).unwrap();
         assert_eq!(
-            f.render(&rows, &header_name).unwrap(),
+            f.render(&rows, &COLUMNS).unwrap(),
             "IMAGE          CREATED       CREATED BY                                      SIZE      COMMENT\n\
              aaaaaaaaaaaa   2 hours ago   /bin/sh -c #(nop)  CMD [\"sh\"]                   0B\n\
              <missing>      2 hours ago   /bin/sh -c #(nop) ADD file:0123456789abcdef0…   4.26MB    imported\n"

@@ -7,8 +7,9 @@ use clap::Args;
 use ferry_proto::images::v1::{images_client::ImagesClient, Image, ListImagesRequest};
 use serde_json::Value;
 
-use crate::render::template::Template;
-use crate::render::{ago, human_size, repo_and_tag, table};
+use crate::render::format::{go_json, Columns, Format};
+use crate::render::template::TemplateError;
+use crate::render::{ago, human_size, repo_and_tag};
 
 #[derive(Debug, Args)]
 pub(crate) struct ImagesArgs {
@@ -40,7 +41,7 @@ const DIGESTS_TABLE: &str =
     "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}";
 
 pub(crate) async fn run(host: &str, args: ImagesArgs) -> anyhow::Result<i32> {
-    let format = Format::parse(args.format.as_deref(), args.digests)?;
+    let format = parse_format(args.format.as_deref(), args.digests)?;
     let mut client = ImagesClient::new(crate::client::connect(host).await?);
     let req = ListImagesRequest {
         reference: args.reference.clone().unwrap_or_default(),
@@ -58,7 +59,7 @@ pub(crate) async fn run(host: &str, args: ImagesArgs) -> anyhow::Result<i32> {
     }
     let now = chrono::Utc::now().timestamp();
     let rows: Vec<Value> = images.iter().map(|i| row(i, !args.no_trunc, now)).collect();
-    print!("{}", format.render(&rows, &header_name)?);
+    print!("{}", format.render(&rows, &COLUMNS)?);
     Ok(0)
 }
 
@@ -126,71 +127,19 @@ fn header_name(field: &str) -> String {
     }
 }
 
-/// The output shape `--format` chose.
-#[derive(Debug)]
-pub(crate) enum Format {
-    Json,
-    Template(Template),
-}
+const COLUMNS: Columns = Columns {
+    header: header_name,
+    json: go_json,
+};
 
-impl Format {
-    fn parse(format: Option<&str>, digests: bool) -> anyhow::Result<Format> {
-        let default = if digests {
-            DIGESTS_TABLE
-        } else {
-            DEFAULT_TABLE
-        };
-        Format::parse_with(format, default)
-    }
-
-    /// `json`, `table` (the default), `table TEMPLATE` or a bare template.
-    pub(crate) fn parse_with(format: Option<&str>, default: &str) -> anyhow::Result<Format> {
-        let f = match format.map(str::trim) {
-            Some("json") => return Ok(Format::Json),
-            None | Some("table") | Some("") => default.to_string(),
-            Some(f) => f.to_string(),
-        };
-        Ok(Format::Template(Template::parse(&f)?))
-    }
-
-    pub(crate) fn render(
-        &self,
-        rows: &[Value],
-        header: &dyn Fn(&str) -> String,
-    ) -> anyhow::Result<String> {
-        let mut out = String::new();
-        match self {
-            Format::Json => {
-                for r in rows {
-                    out.push_str(&go_json(r));
-                    out.push('\n');
-                }
-            }
-            Format::Template(t) if t.table => {
-                let split = |l: &str| l.split('\t').map(String::from).collect::<Vec<_>>();
-                let mut cells = vec![split(&t.header(header))];
-                for r in rows {
-                    cells.push(split(&t.render(r)?));
-                }
-                out = table(&cells);
-            }
-            Format::Template(t) => {
-                for r in rows {
-                    out.push_str(&t.render(r)?);
-                    out.push('\n');
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// JSON as Go's encoder writes it: `<`, `>` and `&` escaped.
-pub(crate) fn go_json(v: &Value) -> String {
-    v.to_string()
-        .replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
+/// `--format`, whose default table gains a DIGEST column with `--digests`.
+fn parse_format(flag: Option<&str>, digests: bool) -> Result<Format, TemplateError> {
+    let default = if digests {
+        DIGESTS_TABLE
+    } else {
+        DEFAULT_TABLE
+    };
+    Format::parse_blank_default(flag, default)
 }
 
 #[cfg(test)]
@@ -218,20 +167,20 @@ mod tests {
             ),
             row(&image("", ""), true, 1_704_164_645 + 7200),
         ];
-        let f = Format::parse(None, false).unwrap();
+        let f = parse_format(None, false).unwrap();
         assert_eq!(
-            f.render(&rows, &header_name).unwrap(),
+            f.render(&rows, &COLUMNS).unwrap(),
             "REPOSITORY   TAG       IMAGE ID       CREATED       SIZE\n\
              busybox      latest    aaaaaaaaaaaa   2 hours ago   4.26MB\n\
              <none>       <none>    aaaaaaaaaaaa   2 hours ago   4.26MB\n"
         );
-        let f = Format::parse(Some("{{.Repository}}:{{.Tag}} {{.Digest}}"), false).unwrap();
+        let f = parse_format(Some("{{.Repository}}:{{.Tag}} {{.Digest}}"), false).unwrap();
         assert_eq!(
-            f.render(&rows, &header_name).unwrap(),
+            f.render(&rows, &COLUMNS).unwrap(),
             "busybox:latest sha256:d\n<none>:<none> <none>\n"
         );
-        let f = Format::parse(Some("json"), false).unwrap();
-        let json = f.render(&rows[1..], &header_name).unwrap();
+        let f = parse_format(Some("json"), false).unwrap();
+        let json = f.render(&rows[1..], &COLUMNS).unwrap();
         assert!(
             json.starts_with(
                 "{\"Containers\":\"N/A\",\"CreatedAt\":\"2024-01-02 03:04:05 +0000 UTC\""

@@ -3,7 +3,6 @@
 //! `Error response from daemon: …` and the verb exits 1 after trying the rest, as Docker.
 
 use std::future::Future;
-use std::io::{BufRead, Write};
 
 use clap::Args;
 use ferry_proto::containers::v1::{
@@ -13,6 +12,7 @@ use ferry_proto::containers::v1::{
 
 use super::attach::Client;
 use crate::errors::report_one;
+use crate::prompt;
 
 #[derive(Debug, Args)]
 pub(crate) struct StopArgs {
@@ -183,7 +183,7 @@ const PRUNE_WARNING: &str = "WARNING! This will remove all stopped containers.";
 
 /// `container prune`: removes created, exited and dead containers.
 pub(crate) async fn prune(host: &str, a: PruneArgs) -> anyhow::Result<i32> {
-    if !a.force && !confirm()? {
+    if !a.force && !prompt::confirm(PRUNE_WARNING)? {
         return Ok(0);
     }
     let mut client = ContainersClient::new(crate::client::connect(host).await?);
@@ -224,18 +224,6 @@ fn prune_report(deleted: &[String]) -> String {
     out
 }
 
-fn confirm() -> anyhow::Result<bool> {
-    print!("{PRUNE_WARNING}\nAre you sure you want to continue? [y/N] ");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(is_yes(&line))
-}
-
-fn is_yes(answer: &str) -> bool {
-    matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +245,5 @@ mod tests {
             prune_report(&["abc".into()]),
             "Deleted Containers:\nabc\n\nTotal reclaimed space: 0B\n"
         );
-        assert!(is_yes("y\n") && is_yes("Y") && !is_yes("") && !is_yes("n"));
     }
 }

@@ -3,7 +3,7 @@
 //! `~/.docker/config.json`, `auths[server].auth` = base64("user:password"), mode 0600), so
 //! pulls and pushes by ferryd (which reads the same file) and by docker both use them.
 
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -11,6 +11,8 @@ use anyhow::Context;
 use clap::Args;
 use ferry_proto::images::v1::{images_client::ImagesClient, LoginRequest};
 use serde_json::{Map, Value};
+
+use crate::prompt;
 
 /// Docker's `config.json` key for Docker Hub, used when no server is given.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -82,7 +84,7 @@ fn credentials(args: &LoginArgs) -> anyhow::Result<(String, String)> {
     let tty = std::io::stdin().is_terminal();
     let username = match &args.username {
         Some(u) => u.clone(),
-        None if tty && !args.password_stdin => prompt("Username: ")?,
+        None if tty && !args.password_stdin => prompt::line("Username: ")?,
         None => anyhow::bail!("Must provide --username with --password-stdin"),
     };
     let password = if args.password_stdin {
@@ -103,14 +105,6 @@ fn credentials(args: &LoginArgs) -> anyhow::Result<(String, String)> {
     Ok((username, password))
 }
 
-fn prompt(label: &str) -> anyhow::Result<String> {
-    print!("{label}");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim().to_string())
-}
-
 /// Reads a line with echo off; echo is restored even if reading fails.
 fn prompt_hidden(label: &str) -> anyhow::Result<String> {
     use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg};
@@ -119,7 +113,7 @@ fn prompt_hidden(label: &str) -> anyhow::Result<String> {
     let mut quiet = saved.clone();
     quiet.local_flags.remove(LocalFlags::ECHO);
     tcsetattr(&stdin, SetArg::TCSANOW, &quiet).context("turning echo off")?;
-    let line = prompt(label);
+    let line = prompt::line(label);
     let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
     println!();
     line

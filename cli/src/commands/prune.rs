@@ -1,12 +1,11 @@
 //! `ferry image prune [-a] [-f]`: Docker's prompt, report and `Total reclaimed space:` line.
 
-use std::io::{BufRead, Write};
-
 use clap::Args;
 use ferry_proto::images::v1::{images_client::ImagesClient, PruneImagesRequest};
 
 use super::df::human_size4;
 use super::rmi::report;
+use crate::prompt;
 
 #[derive(Debug, Args)]
 pub(crate) struct ImagePruneArgs {
@@ -28,7 +27,7 @@ pub(crate) async fn run(host: &str, args: ImagePruneArgs) -> anyhow::Result<i32>
     } else {
         DANGLING_WARNING
     };
-    if !args.force && !confirm(warning)? {
+    if !args.force && !prompt::confirm(warning)? {
         return Ok(0);
     }
     let mut client = ImagesClient::new(crate::client::connect(host).await?);
@@ -53,14 +52,6 @@ fn prune_report(deleted: &str, reclaimed: u64) -> String {
         human_size4(reclaimed)
     ));
     out
-}
-
-fn confirm(warning: &str) -> anyhow::Result<bool> {
-    print!("{warning}\nAre you sure you want to continue? [y/N] ");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(matches!(line.trim(), "y" | "Y" | "yes" | "Yes" | "YES"))
 }
 
 #[cfg(test)]

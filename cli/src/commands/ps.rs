@@ -7,8 +7,9 @@ use clap::Args;
 use ferry_proto::containers::v1::{containers_client::ContainersClient, Container, ListRequest};
 use serde_json::{json, Value};
 
-use crate::render::template::Template;
-use crate::render::{ago, familiar, table};
+use crate::render::format::{Columns, Format};
+use crate::render::template::TemplateError;
+use crate::render::{ago, ellipsis, familiar};
 
 #[derive(Debug, Args)]
 pub(crate) struct PsArgs {
@@ -53,7 +54,7 @@ const STATES: [&str; 7] = [
 
 pub(crate) async fn run(host: &str, args: PsArgs) -> anyhow::Result<i32> {
     let filters = Filters::parse(&args.filter)?;
-    let format = Format::parse(args.format.as_deref(), args.size)?;
+    let format = parse_format(args.format.as_deref(), args.size)?;
     let mut client = ContainersClient::new(crate::client::connect(host).await?);
     let all = client.list(ListRequest { all: true }).await?.into_inner();
     let shown = select(all.containers, &args, &filters);
@@ -65,7 +66,7 @@ pub(crate) async fn run(host: &str, args: PsArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    print!("{}", format.render(&rows)?);
+    print!("{}", format.render(&rows, &COLUMNS)?);
     Ok(0)
 }
 
@@ -197,15 +198,6 @@ pub(crate) fn command_column(command: &str, trunc: bool) -> String {
     go_quote(&shown)
 }
 
-fn ellipsis(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max - 1).collect();
-    out.push('…');
-    out
-}
-
 /// Go's `strconv.Quote` for printable text (escapes quotes, backslashes and controls).
 pub(crate) fn go_quote(s: &str) -> String {
     let mut out = String::from("\"");
@@ -286,56 +278,27 @@ fn header_name(field: &str) -> String {
     }
 }
 
-/// The output shape `--format` chose.
-#[derive(Debug)]
-enum Format {
-    Json,
-    Template(Template),
+/// `ps`'s columns; its JSON lines leave out `Label`, the map only templates read.
+const COLUMNS: Columns = Columns {
+    header: header_name,
+    json: json_line,
+};
+
+fn json_line(row: &Value) -> String {
+    let mut r = row.clone();
+    if let Some(m) = r.as_object_mut() {
+        m.remove("Label");
+    }
+    r.to_string()
 }
 
-impl Format {
-    fn parse(format: Option<&str>, size: bool) -> anyhow::Result<Format> {
-        let f = match format.map(str::trim) {
-            Some("json") => return Ok(Format::Json),
-            None | Some("table") if size => format!("{DEFAULT_TABLE}\t{{{{.Size}}}}"),
-            None | Some("table") => DEFAULT_TABLE.to_string(),
-            Some(f) => f.to_string(),
-        };
-        Ok(Format::Template(Template::parse(&f)?))
+/// `--format`, whose default table gains a SIZE column with `--size`.
+fn parse_format(flag: Option<&str>, size: bool) -> Result<Format, TemplateError> {
+    if size {
+        Format::parse(flag, &format!("{DEFAULT_TABLE}\t{{{{.Size}}}}"))
+    } else {
+        Format::parse(flag, DEFAULT_TABLE)
     }
-
-    fn render(&self, rows: &[Value]) -> anyhow::Result<String> {
-        let mut out = String::new();
-        match self {
-            Format::Json => {
-                for r in rows {
-                    let mut r = r.clone();
-                    if let Some(m) = r.as_object_mut() {
-                        m.remove("Label");
-                    }
-                    out.push_str(&format!("{r}\n"));
-                }
-            }
-            Format::Template(t) if t.table => {
-                let mut cells = vec![split_cells(&t.header(&header_name))];
-                for r in rows {
-                    cells.push(split_cells(&t.render(r)?));
-                }
-                out = table(&cells);
-            }
-            Format::Template(t) => {
-                for r in rows {
-                    out.push_str(&t.render(r)?);
-                    out.push('\n');
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
-fn split_cells(line: &str) -> Vec<String> {
-    line.split('\t').map(String::from).collect()
 }
 
 #[cfg(test)]
@@ -469,9 +432,9 @@ mod tests {
     fn default_table_and_formats() {
         let c = container("a", "web", "busybox", "running", 100);
         let rows = vec![row(&c, true, 105)];
-        let table = Format::parse(None, false)
+        let table = parse_format(None, false)
             .expect("fmt")
-            .render(&rows)
+            .render(&rows, &COLUMNS)
             .expect("render");
         let lines: Vec<&str> = table.lines().collect();
         assert!(
@@ -483,22 +446,22 @@ mod tests {
             lines[1].starts_with("aaaaaaaaaaaa   busybox   \"sh -c 'sleep 1000'\"   5 seconds ago")
         );
         assert!(lines[1].ends_with("web"));
-        let custom = Format::parse(Some("{{.Names}}:{{.State}} {{.Label \"app\"}}"), false)
+        let custom = parse_format(Some("{{.Names}}:{{.State}} {{.Label \"app\"}}"), false)
             .expect("fmt")
-            .render(&rows)
+            .render(&rows, &COLUMNS)
             .expect("render");
         assert_eq!(custom, "web:running web\n");
-        let j = Format::parse(Some("json"), false)
+        let j = parse_format(Some("json"), false)
             .expect("fmt")
-            .render(&rows)
+            .render(&rows, &COLUMNS)
             .expect("render");
         let v: Value = serde_json::from_str(j.trim()).expect("json");
         assert_eq!(v["Names"], "web");
         assert_eq!(v["Labels"], "app=web");
         assert!(v.get("Label").is_none());
-        let t = Format::parse(Some("table {{.ID}}\\t{{.Status}}"), false)
+        let t = parse_format(Some("table {{.ID}}\\t{{.Status}}"), false)
             .expect("fmt")
-            .render(&rows)
+            .render(&rows, &COLUMNS)
             .expect("render");
         assert_eq!(t, "CONTAINER ID   STATUS\naaaaaaaaaaaa   Up 1 second\n");
     }

@@ -1,18 +1,17 @@
 //! `ferry pull`: streams the daemon's progress as `docker pull` shows it — a live line per layer
 //! on a terminal, one line per phase change otherwise, only the reference with `-q`.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 
 use clap::Args;
 use ferry_proto::images::v1::{
     images_client::ImagesClient, layer_progress::Phase, pull_event::Event, LayerProgress, PullDone,
-    PullRequest, PullResolved,
+    PullEvent, PullRequest, PullResolved,
 };
-use futures::StreamExt;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressDrawTarget};
 
 use crate::render::familiar;
+use crate::render::progress::{self, Layers, Look, Watch};
 
 #[derive(Debug, Args)]
 pub(crate) struct PullArgs {
@@ -54,38 +53,11 @@ async fn stream(
         reference: reference.to_string(),
         platform: platform.to_string(),
     };
-    let mut stream = client.pull(req).await?.into_inner();
+    let stream = client.pull(req).await?.into_inner();
     if view.out == Out::Pull && !view.quiet && !has_tag_or_digest(reference) {
         println!("Using default tag: latest");
     }
-    loop {
-        let next = tokio::select! {
-            n = stream.next() => n,
-            _ = tokio::signal::ctrl_c() => {
-                view.abandon();
-                // Dropping the stream cancels the call; ferryd then rolls the pull back.
-                drop(stream);
-                eprintln!("pull cancelled");
-                return Ok(130);
-            }
-        };
-        match next {
-            None => anyhow::bail!("the daemon closed the pull without a result"),
-            Some(Err(status)) => {
-                view.abandon();
-                return Err(status.into());
-            }
-            Some(Ok(ev)) => match ev.event {
-                Some(Event::Resolved(r)) => view.resolved(&r),
-                Some(Event::Layer(l)) => view.layer(&l),
-                Some(Event::Done(d)) => {
-                    view.done(&d);
-                    return Ok(0);
-                }
-                None => {}
-            },
-        }
-    }
+    progress::follow(stream, &mut view, "pull").await
 }
 
 fn has_tag_or_digest(reference: &str) -> bool {
@@ -102,12 +74,32 @@ enum Out {
 }
 
 /// What the user sees: live bars on a terminal, phase lines otherwise.
+#[derive(Debug)]
 struct View {
     quiet: bool,
     out: Out,
-    tty: Option<MultiProgress>,
-    bars: HashMap<String, ProgressBar>,
-    last: HashMap<String, i32>,
+    layers: Layers,
+}
+
+impl Watch for View {
+    type Event = PullEvent;
+
+    fn show(&mut self, ev: PullEvent) -> bool {
+        match ev.event {
+            Some(Event::Resolved(r)) => self.resolved(&r),
+            Some(Event::Layer(l)) => self.layer(&l),
+            Some(Event::Done(d)) => {
+                self.done(&d);
+                return true;
+            }
+            None => {}
+        }
+        false
+    }
+
+    fn abandon(&mut self) {
+        self.layers.abandon();
+    }
 }
 
 impl View {
@@ -124,9 +116,7 @@ impl View {
         View {
             quiet: quiet || out == Out::Silent,
             out,
-            tty,
-            bars: HashMap::new(),
-            last: HashMap::new(),
+            layers: Layers::new(tty),
         }
     }
 
@@ -139,13 +129,9 @@ impl View {
             r.tag_or_digest, r.repository
         ));
         for id in &r.layer_ids {
-            if let Some(mp) = &self.tty {
-                let bar = mp.add(ProgressBar::new(0));
-                bar.set_style(text_style());
-                bar.set_prefix(id.clone());
-                bar.set_message("Pulling fs layer");
-                self.bars.insert(id.clone(), bar);
-            } else if self.last.insert(id.clone(), -1).is_none() {
+            if self.layers.is_tty() {
+                self.layers.add_bar(id, "Pulling fs layer");
+            } else if self.layers.first(id, -1) {
                 self.plain(&format!("{id}: Pulling fs layer"));
             }
         }
@@ -156,10 +142,13 @@ impl View {
             return;
         }
         let phase = Phase::try_from(l.phase).unwrap_or(Phase::Unspecified);
-        match self.bars.get(&l.id) {
-            Some(bar) => update_bar(bar, phase, l),
+        match self.layers.bar(&l.id) {
+            Some(bar) => {
+                let (look, msg) = bar_look(phase, l);
+                progress::show(bar, look, msg);
+            }
             None => {
-                if self.last.insert(l.id.clone(), l.phase) != Some(l.phase) {
+                if self.layers.changed(&l.id, l.phase) {
                     if let Some(text) = phase_text(phase, l) {
                         self.plain(&format!("{}: {text}", l.id));
                     }
@@ -169,9 +158,7 @@ impl View {
     }
 
     fn done(&mut self, d: &PullDone) {
-        for bar in self.bars.values() {
-            bar.finish();
-        }
+        self.layers.finish();
         if self.quiet {
             if self.out == Out::Pull {
                 println!("{}", d.reference);
@@ -191,18 +178,9 @@ impl View {
         }
     }
 
-    fn abandon(&mut self) {
-        for bar in self.bars.values() {
-            bar.abandon();
-        }
-    }
-
     fn println(&self, line: &str) {
-        match &self.tty {
-            Some(mp) if !self.bars.values().all(ProgressBar::is_finished) => {
-                let _ = mp.println(line);
-            }
-            _ => self.plain(line),
+        if !self.layers.println_above(line) {
+            self.plain(line);
         }
     }
 
@@ -228,42 +206,28 @@ fn phase_text(phase: Phase, l: &LayerProgress) -> Option<String> {
     })
 }
 
-fn update_bar(bar: &ProgressBar, phase: Phase, l: &LayerProgress) {
+/// A layer's bar for `phase`. Unlike the plain line, the bar says "Extracting" once the download
+/// is done, as Docker's live view does.
+fn bar_look(phase: Phase, l: &LayerProgress) -> (Look, String) {
     match phase {
-        Phase::Downloading => {
-            bar.set_style(bar_style());
-            bar.set_message("Downloading");
-            bar.set_length(l.total);
-            bar.set_position(l.current);
-        }
-        Phase::Extracting => {
-            bar.set_style(text_style());
-            bar.set_message("Extracting");
-        }
+        Phase::Downloading => (
+            Look::Bytes {
+                current: l.current,
+                total: l.total,
+            },
+            "Downloading".into(),
+        ),
+        Phase::Extracting => (Look::Text, "Extracting".into()),
         Phase::PullComplete | Phase::AlreadyExists => {
-            bar.set_style(text_style());
-            bar.finish_with_message(phase_text(phase, l).unwrap_or_default());
+            (Look::Final, phase_text(phase, l).unwrap_or_default())
         }
-        other => {
-            bar.set_style(text_style());
-            bar.set_message(phase_text(other, l).unwrap_or_default());
-        }
+        other => (Look::Text, phase_text(other, l).unwrap_or_default()),
     }
-}
-
-fn text_style() -> ProgressStyle {
-    ProgressStyle::with_template("{prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_bar())
-}
-
-fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template("{prefix}: {msg} [{bar:50}] {decimal_bytes}/{decimal_total_bytes}")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::has_tag_or_digest;
+    use super::*;
 
     #[test]
     fn default_tag_is_announced_only_without_tag_or_digest() {
@@ -271,5 +235,39 @@ mod tests {
         assert!(!has_tag_or_digest("127.0.0.1:5000/busybox"));
         assert!(has_tag_or_digest("busybox:1.36"));
         assert!(has_tag_or_digest("busybox@sha256:abc"));
+    }
+
+    #[test]
+    fn bars_show_docker_pull_phases() {
+        let l = LayerProgress {
+            current: 7,
+            total: 9,
+            ..Default::default()
+        };
+        let look = |p| bar_look(p, &l);
+        assert_eq!(
+            look(Phase::Downloading),
+            (
+                Look::Bytes {
+                    current: 7,
+                    total: 9
+                },
+                "Downloading".into()
+            )
+        );
+        assert_eq!(look(Phase::Extracting), (Look::Text, "Extracting".into()));
+        assert_eq!(
+            look(Phase::AlreadyExists),
+            (Look::Final, "Already exists".into())
+        );
+        assert_eq!(
+            look(Phase::Retrying),
+            (Look::Text, "Retrying from byte 7".into())
+        );
+        assert_eq!(look(Phase::Unspecified), (Look::Text, String::new()));
+        assert_eq!(
+            phase_text(Phase::Extracting, &l).as_deref(),
+            Some("Download complete")
+        );
     }
 }

@@ -2,18 +2,17 @@
 //! live line per layer on a terminal, one line per phase change otherwise, then
 //! `TAG: digest: sha256:… size: N`; with `-q` only the pushed reference.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 
 use clap::Args;
 use ferry_proto::images::v1::{
     images_client::ImagesClient, push_event::Event, push_layer_progress::Phase, PushDone,
-    PushLayerProgress, PushRequest, PushResolved,
+    PushEvent, PushLayerProgress, PushRequest, PushResolved,
 };
-use futures::StreamExt;
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressDrawTarget};
 
 use crate::render::familiar;
+use crate::render::progress::{self, Layers, Look, Watch};
 
 #[derive(Debug, Args)]
 pub(crate) struct PushArgs {
@@ -29,45 +28,38 @@ pub(crate) async fn run(host: &str, args: PushArgs) -> anyhow::Result<i32> {
     let req = PushRequest {
         reference: args.reference.clone(),
     };
-    let mut stream = client.push(req).await?.into_inner();
+    let stream = client.push(req).await?.into_inner();
     let mut view = View::new(args.quiet);
-    loop {
-        let next = tokio::select! {
-            n = stream.next() => n,
-            _ = tokio::signal::ctrl_c() => {
-                view.abandon();
-                // Dropping the stream cancels the call; ferryd stops the push.
-                drop(stream);
-                eprintln!("push cancelled");
-                return Ok(130);
-            }
-        };
-        match next {
-            None => anyhow::bail!("the daemon closed the push without a result"),
-            Some(Err(status)) => {
-                view.abandon();
-                return Err(status.into());
-            }
-            Some(Ok(ev)) => match ev.event {
-                Some(Event::Resolved(r)) => view.resolved(&r),
-                Some(Event::Layer(l)) => view.layer(&l),
-                Some(Event::Done(d)) => {
-                    view.done(&d);
-                    return Ok(0);
-                }
-                None => {}
-            },
-        }
-    }
+    progress::follow(stream, &mut view, "push").await
 }
 
 /// What the user sees: live lines on a terminal, phase lines otherwise.
+#[derive(Debug)]
 struct View {
     quiet: bool,
-    tty: Option<MultiProgress>,
-    bars: HashMap<String, ProgressBar>,
-    last: HashMap<String, i32>,
+    layers: Layers,
     pushed: String,
+}
+
+impl Watch for View {
+    type Event = PushEvent;
+
+    fn show(&mut self, ev: PushEvent) -> bool {
+        match ev.event {
+            Some(Event::Resolved(r)) => self.resolved(&r),
+            Some(Event::Layer(l)) => self.layer(&l),
+            Some(Event::Done(d)) => {
+                self.done(&d);
+                return true;
+            }
+            None => {}
+        }
+        false
+    }
+
+    fn abandon(&mut self) {
+        self.layers.abandon();
+    }
 }
 
 impl View {
@@ -76,9 +68,7 @@ impl View {
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stdout()));
         View {
             quiet,
-            tty,
-            bars: HashMap::new(),
-            last: HashMap::new(),
+            layers: Layers::new(tty),
             pushed: String::new(),
         }
     }
@@ -90,13 +80,8 @@ impl View {
         }
         // Docker names the repository in full here ("docker.io/library/busybox").
         println!("The push refers to repository [{}]", r.repository);
-        if let Some(mp) = &self.tty {
-            for id in &r.layer_ids {
-                let bar = mp.add(ProgressBar::new(0));
-                bar.set_style(text_style());
-                bar.set_prefix(id.clone());
-                self.bars.insert(id.clone(), bar);
-            }
+        for id in &r.layer_ids {
+            self.layers.add_bar(id, "");
         }
     }
 
@@ -108,10 +93,10 @@ impl View {
         let Some(text) = phase_text(phase, l) else {
             return;
         };
-        match self.bars.get(&l.id) {
-            Some(bar) => update_bar(bar, phase, l, text),
+        match self.layers.bar(&l.id) {
+            Some(bar) => progress::show(bar, bar_look(phase, l), text),
             None => {
-                if self.last.insert(l.id.clone(), l.phase) != Some(l.phase) {
+                if self.layers.changed(&l.id, l.phase) {
                     println!("{}: {text}", l.id);
                 }
             }
@@ -119,20 +104,12 @@ impl View {
     }
 
     fn done(&mut self, d: &PushDone) {
-        for bar in self.bars.values() {
-            bar.finish();
-        }
+        self.layers.finish();
         if self.quiet {
             println!("{}", self.pushed);
             return;
         }
         println!("{}: digest: {} size: {}", d.tag, d.digest, d.size);
-    }
-
-    fn abandon(&mut self) {
-        for bar in self.bars.values() {
-            bar.abandon();
-        }
     }
 }
 
@@ -148,33 +125,16 @@ fn phase_text(phase: Phase, l: &PushLayerProgress) -> Option<String> {
     })
 }
 
-fn update_bar(bar: &ProgressBar, phase: Phase, l: &PushLayerProgress, text: String) {
+/// How a layer's bar looks in `phase`; its text is `phase_text`'s.
+fn bar_look(phase: Phase, l: &PushLayerProgress) -> Look {
     match phase {
-        Phase::Pushing => {
-            bar.set_style(bar_style());
-            bar.set_message(text);
-            bar.set_length(l.total);
-            bar.set_position(l.current);
-        }
-        Phase::LayerAlreadyExists | Phase::Mounted | Phase::Pushed => {
-            bar.set_style(text_style());
-            bar.finish_with_message(text);
-        }
-        _ => {
-            bar.set_style(text_style());
-            bar.set_message(text);
-        }
+        Phase::Pushing => Look::Bytes {
+            current: l.current,
+            total: l.total,
+        },
+        Phase::LayerAlreadyExists | Phase::Mounted | Phase::Pushed => Look::Final,
+        _ => Look::Text,
     }
-}
-
-fn text_style() -> ProgressStyle {
-    ProgressStyle::with_template("{prefix}: {msg}").unwrap_or_else(|_| ProgressStyle::default_bar())
-}
-
-fn bar_style() -> ProgressStyle {
-    ProgressStyle::with_template("{prefix}: {msg} [{bar:50}] {decimal_bytes}/{decimal_total_bytes}")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 #[cfg(test)]
@@ -197,5 +157,25 @@ mod tests {
             Some("Layer already exists")
         );
         assert_eq!(text(Phase::PushPhaseUnspecified), None);
+    }
+
+    #[test]
+    fn bars_move_while_pushing_and_stop_when_done() {
+        let l = PushLayerProgress {
+            current: 3,
+            total: 8,
+            ..Default::default()
+        };
+        assert_eq!(
+            bar_look(Phase::Pushing, &l),
+            Look::Bytes {
+                current: 3,
+                total: 8
+            }
+        );
+        for p in [Phase::LayerAlreadyExists, Phase::Mounted, Phase::Pushed] {
+            assert_eq!(bar_look(p, &l), Look::Final, "{p:?}");
+        }
+        assert_eq!(bar_look(Phase::Waiting, &l), Look::Text);
     }
 }

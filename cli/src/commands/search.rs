@@ -7,7 +7,8 @@ use clap::Args;
 use ferry_proto::images::v1::{images_client::ImagesClient, SearchRequest, SearchResult};
 use serde_json::{json, Value};
 
-use super::images::Format;
+use crate::render::ellipsis;
+use crate::render::format::{go_json, Columns, Format};
 
 const DEFAULT_TABLE: &str = "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}";
 /// Docker cuts descriptions to this many characters without `--no-trunc`.
@@ -44,7 +45,7 @@ struct Filters {
 
 pub(crate) async fn run(host: &str, args: SearchArgs) -> anyhow::Result<i32> {
     let filters = parse_filters(&args.filter)?;
-    let format = Format::parse_with(args.format.as_deref(), DEFAULT_TABLE)?;
+    let format = Format::parse_blank_default(args.format.as_deref(), DEFAULT_TABLE)?;
     let mut client = ImagesClient::new(crate::client::connect(host).await?);
     let req = SearchRequest {
         term: args.term.clone(),
@@ -57,7 +58,7 @@ pub(crate) async fn run(host: &str, args: SearchArgs) -> anyhow::Result<i32> {
         .filter(|r| filters.official.is_none_or(|o| o == r.official))
         .map(|r| row(r, args.no_trunc))
         .collect();
-    print!("{}", format.render(&rows, &header_name)?);
+    print!("{}", format.render(&rows, &COLUMNS)?);
     Ok(0)
 }
 
@@ -98,13 +99,13 @@ fn row(r: &SearchResult, no_trunc: bool) -> Value {
 }
 
 fn truncate(s: &str) -> String {
-    let s = s.replace('\n', " ");
-    if s.chars().count() <= DESCRIPTION_WIDTH {
-        return s;
-    }
-    let cut: String = s.chars().take(DESCRIPTION_WIDTH - 1).collect();
-    format!("{cut}…")
+    ellipsis(&s.replace('\n', " "), DESCRIPTION_WIDTH)
 }
+
+const COLUMNS: Columns = Columns {
+    header: header_name,
+    json: go_json,
+};
 
 fn header_name(field: &str) -> String {
     match field {
@@ -142,12 +143,12 @@ mod tests {
 
     #[test]
     fn table_has_docker_headers() {
-        let format = Format::parse_with(None, DEFAULT_TABLE).unwrap();
+        let format = Format::parse_blank_default(None, DEFAULT_TABLE).unwrap();
         let r = SearchResult {
             name: "h:1/a".into(),
             ..Default::default()
         };
-        let out = format.render(&[row(&r, false)], &header_name).unwrap();
+        let out = format.render(&[row(&r, false)], &COLUMNS).unwrap();
         let header = out.lines().next().unwrap();
         for col in ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"] {
             assert!(header.contains(col), "{out}");

@@ -14,8 +14,8 @@ use clap::Args;
 use ferry_proto::containers::v1::{containers_client::ContainersClient, StatsEntry, StatsRequest};
 use serde_json::{json, Value};
 
-use crate::render::template::Template;
-use crate::render::{human_size, table};
+use crate::render::format::{plain_json, Columns, Format};
+use crate::render::{bytes_size, human_size};
 
 const DEFAULT_TABLE: &str =
     "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
@@ -41,7 +41,7 @@ pub(crate) struct StatsArgs {
 }
 
 pub(crate) async fn run(host: &str, args: StatsArgs) -> anyhow::Result<i32> {
-    let format = Format::parse(args.format.as_deref())?;
+    let format = Format::parse(args.format.as_deref(), DEFAULT_TABLE)?;
     let mut client = ContainersClient::new(crate::client::connect(host).await?);
     let req = StatsRequest {
         ids: args.containers.clone(),
@@ -97,7 +97,7 @@ impl View {
         if self.clear {
             out.push_str("\x1b[2J\x1b[H");
         }
-        out.push_str(&self.format.render(&rows)?);
+        out.push_str(&self.format.render(&rows, &COLUMNS)?);
         let mut stdout = std::io::stdout().lock();
         stdout.write_all(out.as_bytes())?;
         stdout.flush()?;
@@ -138,33 +138,6 @@ fn mem_percent(e: &StatsEntry) -> f64 {
     }
 }
 
-/// Docker's `units.BytesSize`: binary units with Go's `%.4g` (`64MiB`, `7.775GiB`).
-fn bytes_size(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut size = bytes as f64;
-    let mut unit = 0;
-    while size >= 1024.0 && unit < UNITS.len() - 1 {
-        size /= 1024.0;
-        unit += 1;
-    }
-    format!("{}{}", significant4(size), UNITS[unit])
-}
-
-/// Go's `%.4g` for 0 <= v < 1024: four significant digits, trailing zeros dropped.
-fn significant4(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let int_digits = (v.log10().floor() as i64 + 1).clamp(1, 4) as usize;
-    let decimals = 4 - int_digits;
-    let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
-
 fn header_name(field: &str) -> String {
     match field {
         "ID" => "CONTAINER ID",
@@ -181,48 +154,10 @@ fn header_name(field: &str) -> String {
     .into()
 }
 
-/// The output shape `--format` chose.
-#[derive(Debug)]
-enum Format {
-    Json,
-    Template(Template),
-}
-
-impl Format {
-    fn parse(format: Option<&str>) -> anyhow::Result<Format> {
-        let f = match format.map(str::trim) {
-            Some("json") => return Ok(Format::Json),
-            None | Some("table") => DEFAULT_TABLE,
-            Some(f) => f,
-        };
-        Ok(Format::Template(Template::parse(f)?))
-    }
-
-    fn render(&self, rows: &[Value]) -> anyhow::Result<String> {
-        let mut out = String::new();
-        match self {
-            Format::Json => rows.iter().for_each(|r| out.push_str(&format!("{r}\n"))),
-            Format::Template(t) if t.table => {
-                let mut cells = vec![split_cells(&t.header(&header_name))];
-                for r in rows {
-                    cells.push(split_cells(&t.render(r)?));
-                }
-                out = table(&cells);
-            }
-            Format::Template(t) => {
-                for r in rows {
-                    out.push_str(&t.render(r)?);
-                    out.push('\n');
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
-fn split_cells(line: &str) -> Vec<String> {
-    line.split('\t').map(String::from).collect()
-}
+const COLUMNS: Columns = Columns {
+    header: header_name,
+    json: plain_json,
+};
 
 #[cfg(test)]
 mod tests {
@@ -256,12 +191,12 @@ mod tests {
     #[test]
     fn default_table_matches_docker() {
         let view = View {
-            format: Format::parse(None).unwrap(),
+            format: Format::parse(None, DEFAULT_TABLE).unwrap(),
             no_trunc: false,
             named: vec![],
             clear: false,
         };
-        let out = view.format.render(&[view.row(&entry())]).unwrap();
+        let out = view.format.render(&[view.row(&entry())], &COLUMNS).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(
             lines[0],
@@ -276,16 +211,18 @@ mod tests {
     #[test]
     fn custom_and_json_formats() {
         let view = View {
-            format: Format::parse(Some("{{.Container}}: {{.CPUPerc}}")).unwrap(),
+            format: Format::parse(Some("{{.Container}}: {{.CPUPerc}}"), DEFAULT_TABLE).unwrap(),
             no_trunc: true,
             named: vec!["web".into()],
             clear: false,
         };
         assert_eq!(
-            view.format.render(&[view.row(&entry())]).unwrap(),
+            view.format.render(&[view.row(&entry())], &COLUMNS).unwrap(),
             "web: 12.35%\n"
         );
-        let json = Format::Json.render(&[view.row(&entry())]).unwrap();
+        let json = Format::Json
+            .render(&[view.row(&entry())], &COLUMNS)
+            .unwrap();
         let v: Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["ID"].as_str().unwrap().len(), 64);
         assert_eq!(v["PIDs"], "3");
