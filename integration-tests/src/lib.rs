@@ -13,6 +13,7 @@ pub mod otlp;
 pub mod proxy;
 pub mod registry;
 pub mod server;
+mod teardown;
 pub mod token;
 
 use std::net::TcpListener;
