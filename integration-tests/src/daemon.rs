@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
-use crate::{var_tmpdir, wait_until};
+use crate::{teardown, var_tmpdir, wait_until};
 
 /// How long `ferryd` gets to accept on its socket.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -223,20 +223,25 @@ impl Daemon {
 
     /// Like [`Daemon::ferry`], with extra environment variables for the CLI.
     pub fn ferry_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> CmdOutput {
-        let ferry = self.bin_dir.join("ferry");
-        let out = Command::new(&ferry)
-            .arg("-H")
-            .arg(self.host())
-            .args(args)
+        let out = self
+            .command(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .output()
-            .unwrap_or_else(|e| panic!("run {}: {e}", ferry.display()));
+            .unwrap_or_else(|e| panic!("run {}: {e}", self.bin_dir.join("ferry").display()));
         CmdOutput {
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    /// `ferry -H unix://… <args>`, not yet started: for tests that need its stdin, stdout or
+    /// process (a pipe, a file, a signal) rather than its captured output.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(self.bin_dir.join("ferry"));
+        cmd.arg("-H").arg(self.host()).args(args);
+        cmd
     }
 
     /// Like [`Daemon::ferry`] but panics (with outputs and daemon log) unless it exits 0.
@@ -254,32 +259,32 @@ impl Daemon {
     }
 }
 
+/// Tears down everything the daemon made, whether the test passed, failed or panicked; see
+/// [`crate::teardown`].
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if self.child.is_some() {
+            self.remove_containers();
+        }
         self.kill9();
-        self.delete_bridges();
+        teardown::kill_strays(self.dir.path(), &self.exec_root());
+        teardown::unmount_below(self.dir.path());
+        teardown::delete_bridges(&self.data_root());
     }
 }
 
 impl Daemon {
-    /// The bridge interfaces of this daemon's networks (CNI never deletes them).
-    fn delete_bridges(&self) {
-        let Ok(rd) = std::fs::read_dir(self.data_root().join("networks")) else {
+    /// `ferry rm -f` of every container, through the daemon: it alone undoes their networking.
+    fn remove_containers(&self) {
+        let Some(out) = teardown::run_bounded(self.command(&["ps", "-aq"])) else {
             return;
         };
-        for e in rd.flatten() {
-            let Ok(bytes) = std::fs::read(e.path()) else {
-                continue;
-            };
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
-                continue;
-            };
-            if let Some(bridge) = v["bridge"].as_str() {
-                let _ = Command::new("ip")
-                    .args(["link", "delete", bridge])
-                    .stderr(Stdio::null())
-                    .status();
-            }
+        let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+        let ids: Vec<&str> = listed.split_whitespace().collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids);
+            let _ = teardown::run_bounded(self.command(&args));
         }
     }
 }

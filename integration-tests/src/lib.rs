@@ -3,16 +3,19 @@
 //! Everything here drives real components: the Debian `docker-registry`
 //! ([`registry`]), a real TCP fault-injecting proxy ([`proxy`]), images built
 //! byte-for-byte in code ([`fixtures`]) and the real `ferryd`/`ferry`
-//! binaries ([`daemon`]). Nothing is mocked.
+//! binaries ([`daemon`]). Nothing is mocked. [`env`] puts them together into one test's world,
+//! torn down (containers, mounts, namespaces, bridges, temporary roots) when it drops.
 
 pub mod checks;
 pub mod daemon;
+pub mod env;
 pub mod fixtures;
 pub mod http;
 pub mod otlp;
 pub mod proxy;
 pub mod registry;
 pub mod server;
+mod teardown;
 pub mod token;
 
 use std::net::TcpListener;
@@ -22,6 +25,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest as _, Sha256};
 
 pub use daemon::{CmdOutput, Daemon, DaemonOpts};
+pub use env::{Env, EnvBuilder, BUSYBOX};
 pub use fixtures::{
     Compression, Image, ImageBuilder, Index, IndexBuilder, Layer, LayerBuilder, ManifestFormat,
 };
@@ -66,4 +70,13 @@ pub fn var_tmpdir(prefix: &str) -> tempfile::TempDir {
         .prefix(prefix)
         .tempdir_in(base)
         .expect("create a temporary directory under /var/tmp")
+}
+
+/// A number unlikely to repeat between tests running side by side (the clock's nanoseconds
+/// mixed with the pid), for names that live on the host: bridges, networks.
+pub fn rand_u32() -> u32 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970");
+    t.subsec_nanos() ^ std::process::id().rotate_left(16)
 }

@@ -4,69 +4,19 @@
 use std::time::Duration;
 
 use ferry_integration_tests::fixtures;
-use ferry_integration_tests::{wait_until, Daemon, DaemonOpts, Registry};
-
-struct Env {
-    _registry: Registry,
-    daemon: Daemon,
-    image: String,
-}
-
-impl Env {
-    /// A daemon with busybox pulled.
-    fn new() -> Env {
-        let registry = Registry::start();
-        fixtures::busybox().push(&registry.addr(), "library/busybox:latest");
-        let daemon = Daemon::start(DaemonOpts::default());
-        let image = format!("{}/library/busybox:latest", registry.addr());
-        daemon.ferry_ok(&["pull", "-q", &image]);
-        Env {
-            _registry: registry,
-            daemon,
-            image,
-        }
-    }
-
-    fn ferry(&self, args: &[&str]) -> ferry_integration_tests::CmdOutput {
-        self.daemon.ferry(args)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        self.daemon.ferry_ok(args).stdout
-    }
-
-    fn inspect(&self, name: &str) -> serde_json::Value {
-        let out = self.ok(&["inspect", name]);
-        let v: serde_json::Value = serde_json::from_str(&out).expect("inspect prints JSON");
-        v[0].clone()
-    }
-
-    fn state(&self, name: &str) -> String {
-        self.inspect(name)["State"]["Status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }
-}
+use ferry_integration_tests::{wait_until, Env, BUSYBOX};
 
 #[test]
 fn run_prints_output_and_returns_the_exit_code_with_crun_and_runc() {
-    let env = Env::new();
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
     for runtime in ["crun", "runc"] {
-        let out = env.ferry(&[
-            "run",
-            "--rm",
-            "--runtime",
-            runtime,
-            &env.image,
-            "echo",
-            "hello",
-        ]);
+        let out = env.ferry(&["run", "--rm", "--runtime", runtime, &image, "echo", "hello"]);
         assert_eq!(
             out.code,
             Some(0),
             "{runtime}: {out:?}\n{}",
-            env.daemon.log()
+            env.daemon().log()
         );
         assert_eq!(out.stdout, "hello\n", "{runtime}");
         let out = env.ferry(&[
@@ -75,7 +25,7 @@ fn run_prints_output_and_returns_the_exit_code_with_crun_and_runc() {
             runtime,
             "--name",
             &format!("fail-{runtime}"),
-            &env.image,
+            &image,
             "sh",
             "-c",
             "echo oops >&2; exit 3",
@@ -102,29 +52,28 @@ fn run_prints_output_and_returns_the_exit_code_with_crun_and_runc() {
 
 #[test]
 fn run_pulls_a_missing_image_first() {
-    let registry = Registry::start();
-    fixtures::busybox().push(&registry.addr(), "library/busybox:latest");
-    let daemon = Daemon::start(DaemonOpts::default());
-    let image = format!("{}/library/busybox", registry.addr());
-    let out = daemon.ferry(&["run", "--rm", &image, "true"]);
+    let env = Env::builder().push(fixtures::busybox(), BUSYBOX).build();
+    let image = format!("{}/library/busybox", env.registry().addr());
+    let out = env.ferry(&["run", "--rm", &image, "true"]);
     assert_eq!(out.code, Some(0), "{out:?}");
     assert!(
         out.stderr
             .contains(&format!("Unable to find image '{image}:latest' locally")),
         "{out:?}"
     );
-    assert!(daemon.ferry_ok(&["images", "-q"]).stdout.lines().count() == 1);
+    assert!(env.ok(&["images", "-q"]).lines().count() == 1);
 }
 
 #[test]
 fn detached_container_lifecycle_ps_logs_exec_top_pause_stop_rm() {
-    let env = Env::new();
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
     let id = env.ok(&[
         "run",
         "-d",
         "--name",
         "web",
-        &env.image,
+        &image,
         "sh",
         "-c",
         "echo started; trap 'exit 0' TERM; while true; do sleep 0.1; done",
@@ -185,27 +134,22 @@ fn detached_container_lifecycle_ps_logs_exec_top_pause_stop_rm() {
 
 #[test]
 fn names_conflict_and_bad_input_change_nothing() {
-    let env = Env::new();
-    env.ok(&["create", "--name", "one", &env.image, "true"]);
-    let dup = env.ferry(&["run", "--name", "one", &env.image, "true"]);
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
+    env.ok(&["create", "--name", "one", &image, "true"]);
+    let dup = env.ferry(&["run", "--name", "one", &image, "true"]);
     assert_eq!(dup.code, Some(125), "{dup:?}");
     assert!(dup.stderr.contains("is already in use"), "{}", dup.stderr);
-    let bad_mount = env.ferry(&[
-        "run",
-        "-v",
-        "/nonexistent/ferry-src:/data",
-        &env.image,
-        "true",
-    ]);
+    let bad_mount = env.ferry(&["run", "-v", "/nonexistent/ferry-src:/data", &image, "true"]);
     assert_eq!(bad_mount.code, Some(125));
     assert!(
         bad_mount.stderr.contains("bind source path does not exist"),
         "{}",
         bad_mount.stderr
     );
-    let bad_flag = env.ferry(&["run", "--memory", "lots", &env.image, "true"]);
+    let bad_flag = env.ferry(&["run", "--memory", "lots", &image, "true"]);
     assert_eq!(bad_flag.code, Some(125), "{bad_flag:?}");
-    let not_found = env.ferry(&["run", &env.image, "nosuchcommand"]);
+    let not_found = env.ferry(&["run", &image, "nosuchcommand"]);
     assert_eq!(not_found.code, Some(127), "{not_found:?}");
     let ps = env.ok(&["ps", "-a", "--format", "{{.Names}}"]);
     assert!(ps.lines().any(|n| n == "one"), "{ps}");
@@ -218,7 +162,8 @@ fn names_conflict_and_bad_input_change_nothing() {
 
 #[test]
 fn bind_mounts_env_workdir_user_and_read_only_root() {
-    let env = Env::new();
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
     let dir = ferry_integration_tests::var_tmpdir("ferry-bind-");
     std::fs::write(dir.path().join("in.txt"), "from host\n").expect("write");
     let vol = format!("{}:/data", dir.path().display());
@@ -233,7 +178,7 @@ fn bind_mounts_env_workdir_user_and_read_only_root() {
         "/data",
         "-u",
         "app",
-        &env.image,
+        &image,
         "sh",
         "-c",
         "cat in.txt; echo $GREETING; pwd; id -u; echo out > /tmp/x && echo tmp-ok",
@@ -243,7 +188,7 @@ fn bind_mounts_env_workdir_user_and_read_only_root() {
         "run",
         "--rm",
         "--read-only",
-        &env.image,
+        &image,
         "sh",
         "-c",
         "echo x > /x",
@@ -253,7 +198,8 @@ fn bind_mounts_env_workdir_user_and_read_only_root() {
 
 #[test]
 fn restart_policy_on_failure_restarts_then_gives_up() {
-    let env = Env::new();
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
     env.ok(&[
         "run",
         "-d",
@@ -261,7 +207,7 @@ fn restart_policy_on_failure_restarts_then_gives_up() {
         "flaky",
         "--restart",
         "on-failure:2",
-        &env.image,
+        &image,
         "sh",
         "-c",
         "exit 1",
@@ -279,7 +225,8 @@ fn restart_policy_on_failure_restarts_then_gives_up() {
 
 #[test]
 fn containers_survive_a_ferryd_crash_and_are_readopted() {
-    let mut env = Env::new();
+    let mut env = Env::builder().with_busybox().build();
+    let image = env.busybox();
     let n = 20;
     for i in 0..n {
         env.ok(&[
@@ -287,7 +234,7 @@ fn containers_survive_a_ferryd_crash_and_are_readopted() {
             "-d",
             "--name",
             &format!("c{i}"),
-            &env.image,
+            &image,
             "sh",
             "-c",
             "echo up; while true; do sleep 0.2; done",
@@ -298,20 +245,20 @@ fn containers_survive_a_ferryd_crash_and_are_readopted() {
         "-d",
         "--name",
         "short",
-        &env.image,
+        &image,
         "sh",
         "-c",
         "echo bye; sleep 1; exit 5",
     ]);
-    env.daemon.kill9();
+    env.daemon_mut().kill9();
     std::thread::sleep(Duration::from_secs(2)); // `short` exits while ferryd is down
-    env.daemon.restart();
+    env.daemon_mut().restart();
     let running = env.ok(&["ps", "-q"]);
     assert_eq!(
         running.lines().count(),
         n,
         "{running}\n{}",
-        env.daemon.log()
+        env.daemon().log()
     );
     let short = env.inspect("short");
     assert_eq!(short["State"]["Status"], "exited");
@@ -335,13 +282,14 @@ fn containers_survive_a_ferryd_crash_and_are_readopted() {
 
 #[test]
 fn wait_returns_the_exit_code() {
-    let env = Env::new();
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
     env.ok(&[
         "run",
         "-d",
         "--name",
         "waiter",
-        &env.image,
+        &image,
         "sh",
         "-c",
         "sleep 0.5; exit 4",
@@ -367,8 +315,9 @@ fn shim_pids(id: &str) -> Vec<i32> {
 
 #[test]
 fn a_shim_that_dies_leaves_its_container_exited_or_dead_never_running() {
-    let env = Env::new();
-    let id = env.ok(&["run", "-d", "--name", "orphan", &env.image, "sleep", "1000"]);
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
+    let id = env.ok(&["run", "-d", "--name", "orphan", &image, "sleep", "1000"]);
     let pids = shim_pids(id.trim());
     assert_eq!(pids.len(), 1, "one shim per container");
     // SAFETY: signalling a process we found by pid.
@@ -411,7 +360,8 @@ fn a_shim_that_dies_leaves_its_container_exited_or_dead_never_running() {
 
 #[test]
 fn json_file_logs_rotate_with_log_opts() {
-    let env = Env::new();
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
     env.ok(&[
         "run",
         "--name",
@@ -420,7 +370,7 @@ fn json_file_logs_rotate_with_log_opts() {
         "max-size=2k",
         "--log-opt",
         "max-file=2",
-        &env.image,
+        &image,
         "sh",
         "-c",
         "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done",
@@ -451,13 +401,14 @@ fn json_file_logs_rotate_with_log_opts() {
 
 #[test]
 fn resources_capabilities_and_init_reach_the_container() {
-    let env = Env::new();
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
     let caps = env.ok(&[
         "run",
         "--rm",
         "--cap-drop",
         "ALL",
-        &env.image,
+        &image,
         "grep",
         "CapEff",
         "/proc/self/status",
@@ -472,7 +423,7 @@ fn resources_capabilities_and_init_reach_the_container() {
         "--rm",
         "--security-opt",
         "no-new-privileges",
-        &env.image,
+        &image,
         "grep",
         "NoNewPrivs",
         "/proc/self/status",
@@ -485,7 +436,7 @@ fn resources_capabilities_and_init_reach_the_container() {
         "64m",
         "--pids-limit",
         "50",
-        &env.image,
+        &image,
         "sleep",
         "100",
     ]);
@@ -500,26 +451,20 @@ fn resources_capabilities_and_init_reach_the_container() {
     assert_eq!(cg("pids", "pids.max").trim(), "50");
     env.ok(&["rm", "-f", id.trim()]);
     if std::path::Path::new("/usr/bin/tini-static").exists() {
-        let pid1 = env.ok(&[
-            "run",
-            "--rm",
-            "--init",
-            &env.image,
-            "cat",
-            "/proc/1/cmdline",
-        ]);
+        let pid1 = env.ok(&["run", "--rm", "--init", &image, "cat", "/proc/1/cmdline"]);
         assert!(pid1.starts_with("/sbin/ferry-init"), "{pid1:?}");
     }
 }
 
 #[test]
 fn rename_restart_start_attach_auto_remove_and_prune() {
-    let env = Env::new();
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
     env.ok(&[
         "create",
         "--name",
         "first",
-        &env.image,
+        &image,
         "sh",
         "-c",
         "echo run-$$",
@@ -537,14 +482,14 @@ fn rename_restart_start_attach_auto_remove_and_prune() {
         .lines()
         .count()
         == 2));
-    env.ok(&["run", "-d", "--rm", "--name", "gone", &env.image, "true"]);
+    env.ok(&["run", "-d", "--rm", "--name", "gone", &image, "true"]);
     assert!(
         wait_until(Duration::from_secs(10), || !env
             .ok(&["ps", "-a", "--format", "{{.Names}}"])
             .contains("gone")),
         "--rm removes a detached container when it exits"
     );
-    env.ok(&["run", "-d", "--name", "keeper", &env.image, "sleep", "100"]);
+    env.ok(&["run", "-d", "--name", "keeper", &image, "sleep", "100"]);
     let pruned = env.ok(&["container", "prune", "-f"]);
     assert!(pruned.starts_with("Deleted Containers:"), "{pruned}");
     let names = env.ok(&["ps", "-a", "--format", "{{.Names}}"]);
@@ -554,7 +499,8 @@ fn rename_restart_start_attach_auto_remove_and_prune() {
 
 #[test]
 fn env_file_entrypoint_hostname_network_volumes_and_log_options() {
-    let env = Env::new();
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
     let dir = ferry_integration_tests::var_tmpdir("ferry-envfile-");
     let env_file = dir.path().join("app.env");
     std::fs::write(&env_file, "# comment\nFROM_FILE=yes\n\nOTHER=2\n").expect("env file");
@@ -567,7 +513,7 @@ fn env_file_entrypoint_hostname_network_volumes_and_log_options() {
         "box1",
         "--entrypoint",
         "sh",
-        &env.image,
+        &image,
         "-c",
         "echo $FROM_FILE$OTHER; hostname",
     ]);
@@ -577,7 +523,7 @@ fn env_file_entrypoint_hostname_network_volumes_and_log_options() {
         "--rm",
         "--network",
         "host",
-        &env.image,
+        &image,
         "cat",
         "/proc/net/dev",
     ]);
@@ -592,7 +538,7 @@ fn env_file_entrypoint_hostname_network_volumes_and_log_options() {
         "--rm",
         "--network",
         "none",
-        &env.image,
+        &image,
         "cat",
         "/proc/net/dev",
     ]);
@@ -606,25 +552,17 @@ fn env_file_entrypoint_hostname_network_volumes_and_log_options() {
         "--rm",
         "-v",
         "store:/data",
-        &env.image,
+        &image,
         "sh",
         "-c",
         "echo kept > /data/f",
     ]);
     assert_eq!(
-        env.ok(&[
-            "run",
-            "--rm",
-            "-v",
-            "store:/data",
-            &env.image,
-            "cat",
-            "/data/f"
-        ]),
+        env.ok(&["run", "--rm", "-v", "store:/data", &image, "cat", "/data/f"]),
         "kept\n",
         "a named volume outlives its containers"
     );
-    env.ok(&["run", "--name", "stamped", &env.image, "echo", "stamp"]);
+    env.ok(&["run", "--name", "stamped", &image, "echo", "stamp"]);
     let stamped = env.ok(&["logs", "-t", "stamped"]);
     assert!(
         stamped.starts_with("20") && stamped.ends_with(" stamp\n"),
@@ -638,7 +576,8 @@ fn env_file_entrypoint_hostname_network_volumes_and_log_options() {
 
 #[test]
 fn restart_always_comes_back_until_stopped() {
-    let env = Env::new();
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
     env.ok(&[
         "run",
         "-d",
@@ -646,7 +585,7 @@ fn restart_always_comes_back_until_stopped() {
         "phoenix",
         "--restart",
         "always",
-        &env.image,
+        &image,
         "sh",
         "-c",
         "sleep 0.3; exit 0",

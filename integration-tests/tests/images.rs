@@ -7,44 +7,9 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
+use ferry_integration_tests::checks::entries;
 use ferry_integration_tests::fixtures::{self, Compression, Image, ImageBuilder, ManifestFormat};
-use ferry_integration_tests::{CmdOutput, Daemon, DaemonOpts, Registry};
-
-struct Env {
-    registry: Registry,
-    daemon: Daemon,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            registry: Registry::start(),
-            daemon: Daemon::start(DaemonOpts::default()),
-        }
-    }
-
-    /// Pushes `image` as `repo_tag` and pulls it; returns the reference.
-    fn pull(&self, image: &Image, repo_tag: &str) -> String {
-        image.push(&self.registry.addr(), repo_tag);
-        let reference = format!("{}/{repo_tag}", self.registry.addr());
-        self.ok(&["pull", "-q", &reference]);
-        reference
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        self.daemon.ferry_ok(args).stdout
-    }
-
-    fn fails(&self, args: &[&str]) -> CmdOutput {
-        let out = self.daemon.ferry(args);
-        assert_eq!(out.code, Some(1), "{args:?} should fail: {out:?}");
-        out
-    }
-
-    fn lines(&self, args: &[&str]) -> Vec<String> {
-        self.ok(args).lines().map(String::from).collect()
-    }
-}
+use ferry_integration_tests::{Daemon, Env};
 
 fn id12(image: &Image) -> String {
     image.id()["sha256:".len()..][..12].to_string()
@@ -58,20 +23,6 @@ fn labelled(labels: Value) -> Image {
         .build()
 }
 
-fn entries(dir: &Path) -> Vec<String> {
-    match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .map(|e| {
-                e.expect("dir entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
 fn snapshot_count(d: &Daemon) -> usize {
     entries(&d.data_root().join("snapshots")).len()
 }
@@ -82,18 +33,18 @@ fn blob_count(d: &Daemon) -> usize {
 
 fn assert_store_empty(env: &Env) {
     assert_eq!(env.ok(&["images", "-q"]), "");
-    assert_eq!(snapshot_count(&env.daemon), 0, "snapshots left");
-    assert_eq!(blob_count(&env.daemon), 0, "blobs left");
+    assert_eq!(snapshot_count(env.daemon()), 0, "snapshots left");
+    assert_eq!(blob_count(env.daemon()), 0, "blobs left");
 }
 
 #[test]
 fn images_lists_with_flags_filters_and_formats() {
-    let env = Env::new();
+    let env = Env::start();
     let bb = fixtures::busybox();
     let app = labelled(json!({"team": "ferry"}));
     let r1 = env.pull(&bb, "library/busybox:latest");
     let r2 = env.pull(&app, "app/web:1");
-    let addr = env.registry.addr();
+    let addr = env.registry().addr();
 
     let rows = env.lines(&["images"]);
     assert_eq!(rows.len(), 3, "{rows:?}");
@@ -187,11 +138,11 @@ fn images_lists_with_flags_filters_and_formats() {
 
 #[test]
 fn tag_inspect_and_history_name_images_every_way() {
-    let env = Env::new();
+    let env = Env::start();
     let bb = fixtures::busybox();
     let r1 = env.pull(&bb, "library/busybox:latest");
-    let addr = env.registry.addr();
-    let out = env.daemon.ferry_ok(&["tag", &r1, "mine:1"]);
+    let addr = env.registry().addr();
+    let out = env.daemon().ferry_ok(&["tag", &r1, "mine:1"]);
     assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
     env.ok(&["image", "tag", &id12(&bb), "other/name"]);
     let rows = env.ok(&["images"]);
@@ -289,7 +240,7 @@ fn tag_inspect_and_history_name_images_every_way() {
 
 #[test]
 fn an_ambiguous_short_id_is_an_error_naming_the_candidates() {
-    let env = Env::new();
+    let env = Env::start();
     // Two configs whose IDs share their first hex digit (17 tries always find one).
     let mut by_first: std::collections::HashMap<char, Image> = Default::default();
     let (a, b) = (0..17)
@@ -327,10 +278,10 @@ fn an_ambiguous_short_id_is_an_error_naming_the_candidates() {
 
 #[test]
 fn rmi_untags_deletes_and_refuses_as_docker() {
-    let env = Env::new();
+    let env = Env::start();
     let bb = fixtures::busybox();
     let r1 = env.pull(&bb, "library/busybox:latest");
-    let addr = env.registry.addr();
+    let addr = env.registry().addr();
     env.ok(&["tag", &r1, "mine:1"]);
 
     let out = env.fails(&["rmi", &id12(&bb)]);
@@ -384,19 +335,19 @@ fn rmi_untags_deletes_and_refuses_as_docker() {
 
 #[test]
 fn removal_collects_layers_no_other_image_uses() {
-    let env = Env::new();
+    let env = Env::start();
     let base = fixtures::busybox();
     let derived = fixtures::sharing_base();
     let r1 = env.pull(&base, "library/busybox:latest");
     let r2 = env.pull(&derived, "app/derived:latest");
-    assert_eq!(snapshot_count(&env.daemon), 2);
+    assert_eq!(snapshot_count(env.daemon()), 2);
     let out = env.ok(&["rmi", &r1]);
     assert!(out.contains(&format!("Deleted: {}\n", base.id())), "{out}");
     assert!(
         !out.contains(&base.chain_ids()[0]),
         "shared base layer kept: {out}"
     );
-    assert_eq!(snapshot_count(&env.daemon), 2);
+    assert_eq!(snapshot_count(env.daemon()), 2);
     let mount = env.ok(&["image", "mount", &r2]).trim().to_string();
     assert!(Path::new(&mount).join("bin/busybox").exists());
     assert!(Path::new(&mount).join("srv/www/index.html").exists());
@@ -418,7 +369,7 @@ fn removal_collects_layers_no_other_image_uses() {
 
 #[test]
 fn a_repull_keeps_the_old_image_dangling_until_pruned() {
-    let env = Env::new();
+    let env = Env::start();
     let old = fixtures::busybox();
     let new = labelled(json!({"v": "2"}));
     let reference = env.pull(&old, "app/x:1");
@@ -502,7 +453,7 @@ fn a_repull_keeps_the_old_image_dangling_until_pruned() {
 
 #[test]
 fn containers_hold_their_images() {
-    let env = Env::new();
+    let env = Env::start();
     let bb = fixtures::busybox();
     let reference = env.pull(&bb, "library/busybox:latest");
     let cid = env
@@ -531,7 +482,7 @@ fn containers_hold_their_images() {
         env.lines(&["images", "-q", "-f", "dangling=true"]),
         [id12(&bb)]
     );
-    assert_eq!(snapshot_count(&env.daemon), 1);
+    assert_eq!(snapshot_count(env.daemon()), 1);
     assert_eq!(
         env.ok(&["image", "prune", "-a", "-f"]),
         "Total reclaimed space: 0B\n"
@@ -561,21 +512,21 @@ fn containers_hold_their_images() {
 
 #[test]
 fn kill_9_right_after_rmi_leaves_no_image_with_missing_layers() {
-    let mut env = Env::new();
+    let mut env = Env::start();
     let base = fixtures::busybox();
     let derived = fixtures::sharing_base();
     let r1 = env.pull(&base, "library/busybox:latest");
     let r2 = env.pull(&derived, "app/derived:latest");
     env.ok(&["rmi", &r2]);
-    env.daemon.kill9();
-    env.daemon.restart();
+    env.daemon_mut().kill9();
+    env.daemon_mut().restart();
     assert_eq!(env.lines(&["images", "-q"]), [id12(&base)]);
     let mount = env.ok(&["image", "mount", &r1]).trim().to_string();
     assert!(Path::new(&mount).join("bin/busybox").exists());
     env.ok(&["image", "unmount", &mount]);
-    assert_eq!(snapshot_count(&env.daemon), 1);
+    assert_eq!(snapshot_count(env.daemon()), 1);
     assert_eq!(
-        blob_count(&env.daemon),
+        blob_count(env.daemon()),
         3,
         "manifest, config and layer of busybox"
     );

@@ -3,67 +3,37 @@
 
 use std::time::Duration;
 
-use ferry_integration_tests::fixtures::{self, ImageBuilder, ManifestFormat};
+use ferry_integration_tests::fixtures::{self, Image, ImageBuilder, ManifestFormat};
 use ferry_integration_tests::http::Request;
-use ferry_integration_tests::{wait_until, Daemon, DaemonOpts, Registry};
+use ferry_integration_tests::{free_port, rand_u32, wait_until, Env};
 use serde_json::json;
 
-struct Env {
-    _registry: Registry,
-    daemon: Daemon,
-    /// busybox + /srv/www/index.html, Cmd httpd -f -h /srv/www, EXPOSE 80.
-    web: String,
-    busybox: String,
-    bridge: String,
+/// busybox + /srv/www/index.html, Cmd httpd -f -h /srv/www, EXPOSE 80.
+const WEB: &str = "web:1";
+
+fn web_image() -> Image {
+    ImageBuilder::new(ManifestFormat::Docker)
+        .layer(fixtures::busybox_layer(fixtures::Compression::Gzip))
+        .layer(
+            fixtures::LayerBuilder::new()
+                .dir("srv", 0o755)
+                .dir("srv/www", 0o755)
+                .file("srv/www/index.html", b"<h1>ferry</h1>\n", 0o644)
+                .finish(fixtures::Compression::Gzip),
+        )
+        .config_field("Cmd", json!(["httpd", "-f", "-h", "/srv/www"]))
+        .config_field("ExposedPorts", json!({"80/tcp": {}}))
+        .build()
 }
 
-impl Env {
-    /// A daemon with its own default bridge interface (tests run side by side).
-    fn new() -> Env {
-        let registry = Registry::start();
-        let web = ImageBuilder::new(ManifestFormat::Docker)
-            .layer(fixtures::busybox_layer(fixtures::Compression::Gzip))
-            .layer(
-                fixtures::LayerBuilder::new()
-                    .dir("srv", 0o755)
-                    .dir("srv/www", 0o755)
-                    .file("srv/www/index.html", b"<h1>ferry</h1>\n", 0o644)
-                    .finish(fixtures::Compression::Gzip),
-            )
-            .config_field("Cmd", json!(["httpd", "-f", "-h", "/srv/www"]))
-            .config_field("ExposedPorts", json!({"80/tcp": {}}))
-            .build();
-        web.push(&registry.addr(), "web:1");
-        fixtures::busybox().push(&registry.addr(), "library/busybox:latest");
-        let bridge = format!("fyt{:08x}", rand_u32());
-        let daemon = Daemon::start(DaemonOpts::default().arg("--bridge").arg(&bridge));
-        let web = format!("{}/web:1", registry.addr());
-        let busybox = format!("{}/library/busybox:latest", registry.addr());
-        daemon.ferry_ok(&["pull", "-q", &web]);
-        daemon.ferry_ok(&["pull", "-q", &busybox]);
-        Env {
-            _registry: registry,
-            daemon,
-            web,
-            busybox,
-            bridge,
-        }
-    }
-
-    fn out(&self, args: &[&str]) -> String {
-        self.daemon.ferry_ok(args).stdout.trim().to_string()
-    }
-
-    fn inspect(&self, name: &str, path: &str) -> String {
-        self.out(&["inspect", "--format", path, name])
-    }
-}
-
-fn rand_u32() -> u32 {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970");
-    t.subsec_nanos() ^ std::process::id().rotate_left(16)
+/// A daemon with its own default bridge interface (tests run side by side), [`WEB`] and
+/// busybox pulled.
+fn env() -> Env {
+    Env::builder()
+        .pull(web_image(), WEB)
+        .with_busybox()
+        .bridge(&format!("fyt{:08x}", rand_u32()))
+        .build()
 }
 
 /// GET / until it answers (httpd needs a moment to listen).
@@ -82,55 +52,52 @@ fn http_get(addr: &str) -> String {
     body
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 #[test]
 fn published_httpd_answers_on_localhost_and_on_its_own_ip() {
-    let env = Env::new();
+    let env = env();
+    let web = env.reference(WEB);
     let port = free_port();
     let p = format!("{port}:80");
-    env.daemon
-        .ferry_ok(&["run", "-d", "-p", &p, "--name", "web", &env.web]);
+    env.daemon()
+        .ferry_ok(&["run", "-d", "-p", &p, "--name", "web", &web]);
     assert!(http_get(&format!("127.0.0.1:{port}")).contains("<h1>ferry</h1>"));
-    let ip = env.inspect("web", "{{.NetworkSettings.IPAddress}}");
+    let ip = env.inspect_format("web", "{{.NetworkSettings.IPAddress}}");
     assert!(!ip.is_empty(), "no IP");
     assert!(http_get(&format!("{ip}:80")).contains("<h1>ferry</h1>"));
     assert_eq!(
-        env.out(&["port", "web"]),
+        env.ok_trim(&["port", "web"]),
         format!("80/tcp -> 0.0.0.0:{port}")
     );
-    assert_eq!(env.out(&["port", "web", "80"]), format!("0.0.0.0:{port}"));
-    let ps = env.out(&["ps"]);
+    assert_eq!(
+        env.ok_trim(&["port", "web", "80"]),
+        format!("0.0.0.0:{port}")
+    );
+    let ps = env.ok_trim(&["ps"]);
     assert!(ps.contains(&format!("0.0.0.0:{port}->80/tcp")), "{ps}");
 
     // The same host port again: a clear error, and the container is not left running.
     let out = env
-        .daemon
-        .ferry(&["run", "-d", "-p", &p, "--name", "web2", &env.web]);
+        .daemon()
+        .ferry(&["run", "-d", "-p", &p, "--name", "web2", &web]);
     assert_ne!(out.code, Some(0), "{out:?}");
     assert!(
         out.stderr.contains("port is already allocated"),
         "{}",
         out.stderr
     );
-    assert_ne!(env.inspect("web2", "{{.State.Status}}"), "running");
-    assert!(!std::path::Path::new(&env.daemon.exec_root())
+    assert_ne!(env.inspect_format("web2", "{{.State.Status}}"), "running");
+    assert!(!std::path::Path::new(&env.daemon().exec_root())
         .join("netns")
-        .join(env.inspect("web2", "{{.Id}}"))
+        .join(env.inspect_format("web2", "{{.Id}}"))
         .exists());
 
     // -P: EXPOSE 80 goes to a free host port.
-    env.daemon
-        .ferry_ok(&["run", "-d", "-P", "--name", "web3", &env.web]);
-    let mapped = env.out(&["port", "web3", "80/tcp"]);
+    env.daemon()
+        .ferry_ok(&["run", "-d", "-P", "--name", "web3", &web]);
+    let mapped = env.ok_trim(&["port", "web3", "80/tcp"]);
     let host_port = mapped.rsplit(':').next().unwrap();
     assert!(http_get(&format!("127.0.0.1:{host_port}")).contains("ferry"));
-    env.daemon.ferry_ok(&["rm", "-f", "web", "web2", "web3"]);
+    env.daemon().ferry_ok(&["rm", "-f", "web", "web2", "web3"]);
     let iptables = std::process::Command::new("iptables-save")
         .output()
         .unwrap();
@@ -143,67 +110,71 @@ fn published_httpd_answers_on_localhost_and_on_its_own_ip() {
 
 #[test]
 fn containers_on_a_user_network_reach_each_other_by_name() {
-    let env = Env::new();
+    let env = env();
+    let web = env.reference(WEB);
+    let busybox = env.busybox();
     let net = format!("net{:x}", rand_u32());
-    let id = env.out(&["network", "create", &net]);
+    let id = env.ok_trim(&["network", "create", &net]);
     assert_eq!(id.len(), 64, "{id}");
-    let ls = env.out(&["network", "ls"]);
+    let ls = env.ok_trim(&["network", "ls"]);
     for n in ["bridge", "host", "none", net.as_str()] {
         assert!(
             ls.lines().any(|l| l.split_whitespace().nth(1) == Some(n)),
             "{n}: {ls}"
         );
     }
-    env.daemon
-        .ferry_ok(&["run", "-d", "--network", &net, "--name", "alpha", &env.web]);
-    let out = env.out(&[
+    env.daemon()
+        .ferry_ok(&["run", "-d", "--network", &net, "--name", "alpha", &web]);
+    let out = env.ok_trim(&[
         "run",
         "--rm",
         "--network",
         &net,
-        &env.busybox,
+        &busybox,
         "wget",
         "-qO-",
         "http://alpha/",
     ]);
     assert!(out.contains("<h1>ferry</h1>"), "{out}");
-    let inspect = env.out(&["network", "inspect", &net]);
+    let inspect = env.ok_trim(&["network", "inspect", &net]);
     assert!(inspect.contains("\"Name\": \"alpha\""), "{inspect}");
 
     // connect: a container on the default bridge gets eth1 on the user network, and names.
-    env.daemon
-        .ferry_ok(&["run", "-d", "--name", "gamma", &env.busybox, "sleep", "60"]);
-    env.daemon.ferry_ok(&["network", "connect", &net, "gamma"]);
-    let dev = env.out(&["exec", "gamma", "cat", "/proc/net/dev"]);
+    env.daemon()
+        .ferry_ok(&["run", "-d", "--name", "gamma", &busybox, "sleep", "60"]);
+    env.daemon()
+        .ferry_ok(&["network", "connect", &net, "gamma"]);
+    let dev = env.ok_trim(&["exec", "gamma", "cat", "/proc/net/dev"]);
     assert!(dev.contains("eth1:"), "{dev}");
-    let out = env.out(&["exec", "gamma", "wget", "-qO-", "http://alpha/"]);
+    let out = env.ok_trim(&["exec", "gamma", "wget", "-qO-", "http://alpha/"]);
     assert!(out.contains("<h1>ferry</h1>"), "{out}");
-    env.daemon
+    env.daemon()
         .ferry_ok(&["network", "disconnect", &net, "gamma"]);
-    let dev = env.out(&["exec", "gamma", "cat", "/proc/net/dev"]);
+    let dev = env.ok_trim(&["exec", "gamma", "cat", "/proc/net/dev"]);
     assert!(!dev.contains("eth1:"), "{dev}");
-    let hosts = env.out(&["exec", "alpha", "cat", "/etc/hosts"]);
+    let hosts = env.ok_trim(&["exec", "alpha", "cat", "/etc/hosts"]);
     assert!(!hosts.contains("gamma"), "{hosts}");
-    env.daemon.ferry_ok(&["rm", "-f", "gamma"]);
+    env.daemon().ferry_ok(&["rm", "-f", "gamma"]);
 
-    let busy = env.daemon.ferry(&["network", "rm", &net]);
+    let busy = env.daemon().ferry(&["network", "rm", &net]);
     assert_eq!(busy.code, Some(1));
     assert!(busy.stderr.contains("active endpoints"), "{}", busy.stderr);
-    env.daemon.ferry_ok(&["rm", "-f", "alpha"]);
-    assert_eq!(env.out(&["network", "rm", &net]), net);
-    let gone = env.daemon.ferry(&["network", "inspect", &net]);
+    env.daemon().ferry_ok(&["rm", "-f", "alpha"]);
+    assert_eq!(env.ok_trim(&["network", "rm", &net]), net);
+    let gone = env.daemon().ferry(&["network", "inspect", &net]);
     assert!(gone.stderr.contains("not found"), "{}", gone.stderr);
 }
 
 #[test]
 fn network_none_has_only_loopback_and_the_bridge_has_eth0() {
-    let env = Env::new();
-    let none = env.out(&[
+    let env = env();
+    let busybox = env.busybox();
+    let none = env.ok_trim(&[
         "run",
         "--rm",
         "--network",
         "none",
-        &env.busybox,
+        &busybox,
         "cat",
         "/proc/net/dev",
     ]);
@@ -214,16 +185,16 @@ fn network_none_has_only_loopback_and_the_bridge_has_eth0() {
         .map(str::trim)
         .collect();
     assert_eq!(ifaces, ["lo"], "{none}");
-    let bridged = env.out(&["run", "--rm", &env.busybox, "cat", "/proc/net/dev"]);
+    let bridged = env.ok_trim(&["run", "--rm", &busybox, "cat", "/proc/net/dev"]);
     assert!(bridged.contains("eth0:"), "{bridged}");
     let link = std::process::Command::new("ip")
-        .args(["-o", "link", "show", &env.bridge])
+        .args(["-o", "link", "show", env.bridge()])
         .output()
         .unwrap();
     assert!(
         link.status.success(),
         "the default bridge {} exists",
-        env.bridge
+        env.bridge()
     );
 }
 
@@ -239,8 +210,8 @@ fn footprint(env: &Env, net: &str, bridge: &str) -> (usize, usize, usize, usize)
         })
         .count();
     let count = |p: std::path::PathBuf| std::fs::read_dir(p).map_or(0, |d| d.count());
-    let netns = count(env.daemon.exec_root().join("netns"));
-    let leases = count(env.daemon.data_root().join("networks/ipam").join(net));
+    let netns = count(env.daemon().exec_root().join("netns"));
+    let leases = count(env.daemon().data_root().join("networks/ipam").join(net));
     let veths = std::process::Command::new("ip")
         .args(["-o", "link", "show", "master", bridge])
         .output()
@@ -251,10 +222,11 @@ fn footprint(env: &Env, net: &str, bridge: &str) -> (usize, usize, usize, usize)
 
 #[test]
 fn a_hundred_run_rm_cycles_leave_the_host_as_it_was() {
-    let env = Env::new();
+    let env = env();
+    let busybox = env.busybox();
     let net = format!("cyc{:x}", rand_u32());
-    env.out(&["network", "create", &net]);
-    let inspect = env.out(&["network", "inspect", &net]);
+    env.ok_trim(&["network", "create", &net]);
+    let inspect = env.ok_trim(&["network", "inspect", &net]);
     let bridge = inspect
         .split("\"com.docker.network.bridge.name\": \"")
         .nth(1)
@@ -263,16 +235,8 @@ fn a_hundred_run_rm_cycles_leave_the_host_as_it_was() {
         .to_string();
     let cycle = || {
         let p = format!("{}:80", free_port());
-        env.daemon.ferry_ok(&[
-            "run",
-            "--rm",
-            "--network",
-            &net,
-            "-p",
-            &p,
-            &env.busybox,
-            "true",
-        ]);
+        env.daemon()
+            .ferry_ok(&["run", "--rm", "--network", &net, "-p", &p, &busybox, "true"]);
     };
     cycle();
     let before = footprint(&env, &net, &bridge);
@@ -282,14 +246,14 @@ fn a_hundred_run_rm_cycles_leave_the_host_as_it_was() {
     }
     assert_eq!(footprint(&env, &net, &bridge), before);
     // A running container's footprint is really counted (the check can fail).
-    env.daemon.ferry_ok(&[
+    env.daemon().ferry_ok(&[
         "run",
         "-d",
         "--network",
         &net,
         "--name",
         "up",
-        &env.busybox,
+        &busybox,
         "sleep",
         "60",
     ]);
@@ -303,7 +267,7 @@ fn a_hundred_run_rm_cycles_leave_the_host_as_it_was() {
         during.2 > before.2,
         "lease counted: {during:?} vs {before:?}"
     );
-    env.daemon.ferry_ok(&["rm", "-f", "up"]);
+    env.daemon().ferry_ok(&["rm", "-f", "up"]);
     assert_eq!(footprint(&env, &net, &bridge), before);
 }
 
@@ -311,29 +275,30 @@ fn a_hundred_run_rm_cycles_leave_the_host_as_it_was() {
 /// namespace and rules down.
 #[test]
 fn restart_after_a_crash_sweeps_what_exited_containers_left() {
-    let mut env = Env::new();
-    env.daemon
-        .ferry_ok(&["run", "-d", "--name", "short", &env.busybox, "sleep", "2"]);
-    let id = env.inspect("short", "{{.Id}}");
-    let ns = env.daemon.exec_root().join("netns").join(&id);
+    let mut env = env();
+    env.daemon()
+        .ferry_ok(&["run", "-d", "--name", "short", &env.busybox(), "sleep", "2"]);
+    let id = env.inspect_format("short", "{{.Id}}");
+    let ns = env.daemon().exec_root().join("netns").join(&id);
     assert!(ns.exists());
-    env.daemon.kill9();
+    env.daemon_mut().kill9();
     std::thread::sleep(Duration::from_secs(3));
-    env.daemon.restart();
+    env.daemon_mut().restart();
     assert!(
         wait_until(Duration::from_secs(10), || !ns.exists()),
         "namespace left"
     );
-    assert_eq!(env.inspect("short", "{{.State.Status}}"), "exited");
-    assert_eq!(env.inspect("short", "{{.NetworkSettings.IPAddress}}"), "");
+    assert_eq!(env.inspect_format("short", "{{.State.Status}}"), "exited");
+    assert_eq!(
+        env.inspect_format("short", "{{.NetworkSettings.IPAddress}}"),
+        ""
+    );
 }
 
 /// A bridge interface that already exists (an earlier daemon's, as docker0 outlives dockerd)
 /// keeps its address: the default network adopts its subnet instead of failing.
 #[test]
 fn an_existing_default_bridge_is_adopted_with_its_address() {
-    let registry = Registry::start();
-    fixtures::busybox().push(&registry.addr(), "library/busybox:latest");
     let bridge = format!("fya{:08x}", rand_u32());
     let ip = |args: &[&str]| {
         let ok = std::process::Command::new("ip")
@@ -352,9 +317,8 @@ fn an_existing_default_bridge_is_adopted_with_its_address() {
         "dev",
         &bridge,
     ]);
-    let daemon = Daemon::start(DaemonOpts::default().arg("--bridge").arg(&bridge));
-    let image = format!("{}/library/busybox:latest", registry.addr());
-    daemon.ferry_ok(&["pull", "-q", &image]);
+    let env = Env::builder().with_busybox().bridge(&bridge).build();
+    let (daemon, image) = (env.daemon(), env.busybox());
     daemon.ferry_ok(&["run", "-d", "--name", "in", &image, "sleep", "60"]);
     let addr = daemon
         .ferry_ok(&[

@@ -6,37 +6,21 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ferry_integration_tests::checks::{assert_store_empty, entries};
-use ferry_integration_tests::fixtures::{self, Image};
-use ferry_integration_tests::{wait_until, Daemon, DaemonOpts, FaultProxy, Registry};
+use ferry_integration_tests::fixtures;
+use ferry_integration_tests::{wait_until, Daemon, DaemonOpts, Env, BUSYBOX};
 
-struct Env {
-    _registry: Registry,
-    registry_addr: String,
-    proxy: FaultProxy,
-    daemon: Daemon,
+/// A registry behind a fault proxy: what [`Env::push`] returns names the proxy.
+fn env() -> Env {
+    Env::builder().proxy().build()
 }
 
-impl Env {
-    fn new() -> Env {
-        let registry = Registry::start();
-        let proxy = FaultProxy::start(&registry.addr());
-        let daemon = Daemon::start(DaemonOpts::default());
-        Env {
-            registry_addr: registry.addr(),
-            _registry: registry,
-            proxy,
-            daemon,
-        }
-    }
+trait PullFails {
+    fn pull_fails(&self, reference: &str) -> String;
+}
 
-    /// Pushes to the registry; returns the reference to pull (through the proxy).
-    fn push(&self, image: &Image, repo_tag: &str) -> String {
-        image.push(&self.registry_addr, repo_tag);
-        format!("{}/{repo_tag}", self.proxy.addr())
-    }
-
+impl PullFails for Env {
     fn pull_fails(&self, reference: &str) -> String {
-        let out = self.daemon.ferry(&["pull", reference]);
+        let out = self.ferry(&["pull", reference]);
         assert_eq!(out.code, Some(1), "pull {reference} should fail: {out:?}");
         assert!(
             out.stderr.starts_with("Error response from daemon: "),
@@ -54,10 +38,10 @@ fn snapshot_dirs(d: &Daemon) -> Vec<PathBuf> {
 
 #[test]
 fn pull_busybox_lists_it_and_repull_is_up_to_date() {
-    let env = Env::new();
+    let env = env();
     let img = fixtures::busybox();
     let reference = env.push(&img, "library/busybox:latest");
-    let out = env.daemon.ferry_ok(&["pull", &reference]);
+    let out = env.daemon().ferry_ok(&["pull", &reference]);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(
         lines[0], "latest: Pulling from library/busybox",
@@ -84,7 +68,7 @@ fn pull_busybox_lists_it_and_repull_is_up_to_date() {
     );
     assert_eq!(lines.last(), Some(&reference.as_str()));
 
-    let images = env.daemon.ferry_ok(&["images"]);
+    let images = env.daemon().ferry_ok(&["images"]);
     let rows: Vec<&str> = images.stdout.lines().collect();
     assert!(
         rows[0].starts_with("REPOSITORY")
@@ -107,9 +91,9 @@ fn pull_busybox_lists_it_and_repull_is_up_to_date() {
         images.stdout
     );
 
-    let gets = env.proxy.count_blob_gets(&img.layer_digests()[0]);
+    let gets = env.proxy().count_blob_gets(&img.layer_digests()[0]);
     assert_eq!(gets, 1);
-    let again = env.daemon.ferry_ok(&["pull", &reference]);
+    let again = env.daemon().ferry_ok(&["pull", &reference]);
     assert!(
         again
             .stdout
@@ -118,22 +102,22 @@ fn pull_busybox_lists_it_and_repull_is_up_to_date() {
         again.stdout
     );
     assert_eq!(
-        env.proxy.count_blob_gets(&img.layer_digests()[0]),
+        env.proxy().count_blob_gets(&img.layer_digests()[0]),
         1,
         "warm re-pull fetches no blob"
     );
 
-    let quiet = env.daemon.ferry_ok(&["pull", "-q", &reference]);
+    let quiet = env.daemon().ferry_ok(&["pull", "-q", &reference]);
     assert_eq!(quiet.stdout, format!("{reference}\n"));
 }
 
 #[test]
 fn unpacked_busybox_keeps_hardlinks_symlinks_and_modes() {
-    let env = Env::new();
+    let env = env();
     let reference = env.push(&fixtures::busybox(), "library/busybox:1");
-    env.daemon.ferry_ok(&["pull", &reference]);
+    env.daemon().ferry_ok(&["pull", &reference]);
     let mount = env
-        .daemon
+        .daemon()
         .ferry_ok(&["image", "mount", &reference])
         .stdout
         .trim()
@@ -155,17 +139,17 @@ fn unpacked_busybox_keeps_hardlinks_symlinks_and_modes() {
         .status()
         .expect("run busybox");
     assert!(out.success());
-    env.daemon.ferry_ok(&["image", "unmount", &mount]);
+    env.daemon().ferry_ok(&["image", "unmount", &mount]);
     assert!(!root.exists());
 }
 
 #[test]
 fn multi_layer_whiteouts_and_opaque_dirs_apply_and_zstd_shares_snapshots() {
-    let env = Env::new();
+    let env = env();
     let reference = env.push(&fixtures::multi_layer(), "app/multi:1");
-    env.daemon.ferry_ok(&["pull", &reference]);
+    env.daemon().ferry_ok(&["pull", &reference]);
     let mount = env
-        .daemon
+        .daemon()
         .ferry_ok(&["image", "mount", &reference])
         .stdout
         .trim()
@@ -184,23 +168,23 @@ fn multi_layer_whiteouts_and_opaque_dirs_apply_and_zstd_shares_snapshots() {
         vec!["only".to_string()],
         "opaque dir hides the base's files"
     );
-    env.daemon.ferry_ok(&["image", "unmount", &reference]);
+    env.daemon().ferry_ok(&["image", "unmount", &reference]);
 
-    let snaps = snapshot_dirs(&env.daemon).len();
+    let snaps = snapshot_dirs(env.daemon()).len();
     let zstd = fixtures::zstd();
     let zref = env.push(&zstd, "app/multi:zstd");
-    let out = env.daemon.ferry_ok(&["pull", &zref]);
+    let out = env.daemon().ferry_ok(&["pull", &zref]);
     assert!(out.stdout.contains("Already exists"), "{}", out.stdout);
     assert_eq!(
-        snapshot_dirs(&env.daemon).len(),
+        snapshot_dirs(env.daemon()).len(),
         snaps,
         "same chain IDs share snapshots"
     );
     for d in zstd.layer_digests() {
         // Its own blobs are still fetched (and verified) once: push and save need them.
-        assert_eq!(env.proxy.count_blob_gets(&d), 1, "{d}");
+        assert_eq!(env.proxy().count_blob_gets(&d), 1, "{d}");
     }
-    let images = env.daemon.ferry_ok(&["images"]).stdout;
+    let images = env.daemon().ferry_ok(&["images"]).stdout;
     assert!(
         images.contains("zstd") && images.contains(" 1 "),
         "{images}"
@@ -209,54 +193,54 @@ fn multi_layer_whiteouts_and_opaque_dirs_apply_and_zstd_shares_snapshots() {
 
 #[test]
 fn shared_base_layer_is_fetched_and_unpacked_once() {
-    let env = Env::new();
+    let env = env();
     let base = fixtures::busybox();
     let derived = fixtures::sharing_base();
     let r1 = env.push(&base, "library/busybox:latest");
     let r2 = env.push(&derived, "app/derived:latest");
-    env.daemon.ferry_ok(&["pull", &r1]);
-    let snaps = snapshot_dirs(&env.daemon).len();
-    let out = env.daemon.ferry_ok(&["pull", &r2]);
+    env.daemon().ferry_ok(&["pull", &r1]);
+    let snaps = snapshot_dirs(env.daemon()).len();
+    let out = env.daemon().ferry_ok(&["pull", &r2]);
     assert!(out.stdout.contains("Already exists"), "{}", out.stdout);
     assert_eq!(
-        env.proxy.count_blob_gets(&base.layer_digests()[0]),
+        env.proxy().count_blob_gets(&base.layer_digests()[0]),
         1,
         "base layer fetched once"
     );
     assert_eq!(
-        snapshot_dirs(&env.daemon).len(),
+        snapshot_dirs(env.daemon()).len(),
         snaps + derived.layers.len() - 1
     );
 }
 
 #[test]
 fn concurrent_pulls_of_one_image_download_each_blob_once() {
-    let env = Env::new();
+    let env = env();
     let img = fixtures::multi_layer();
     let reference = env.push(&img, "app/multi:1");
     std::thread::scope(|s| {
-        let a = s.spawn(|| env.daemon.ferry(&["pull", &reference]));
-        let b = s.spawn(|| env.daemon.ferry(&["pull", &reference]));
+        let a = s.spawn(|| env.daemon().ferry(&["pull", &reference]));
+        let b = s.spawn(|| env.daemon().ferry(&["pull", &reference]));
         for out in [a.join().expect("a"), b.join().expect("b")] {
-            assert!(out.success(), "{out:?}\n{}", env.daemon.log());
+            assert!(out.success(), "{out:?}\n{}", env.daemon().log());
         }
     });
     for d in img.layer_digests() {
-        assert_eq!(env.proxy.count_blob_gets(&d), 1, "blob {d}");
+        assert_eq!(env.proxy().count_blob_gets(&d), 1, "blob {d}");
     }
 }
 
 #[test]
 fn index_pulls_host_platform_and_platform_flag_overrides() {
-    let env = Env::new();
+    let env = env();
     let index = fixtures::two_platform();
     let reference = env.push_index(&index, "multi/arch:1");
-    env.daemon.ferry_ok(&["pull", &reference]);
+    env.daemon().ferry_ok(&["pull", &reference]);
     let host = index.image_for(fixtures::host_arch()).expect("host image");
-    let images = env.daemon.ferry_ok(&["images", "--no-trunc"]).stdout;
+    let images = env.daemon().ferry_ok(&["images", "--no-trunc"]).stdout;
     assert!(images.contains(host.id()), "{images}");
     assert!(env
-        .daemon
+        .daemon()
         .ferry_ok(&["pull", &reference])
         .stdout
         .contains(&format!("Digest: {}", index.manifest_digest)));
@@ -266,33 +250,27 @@ fn index_pulls_host_platform_and_platform_flag_overrides() {
         .expect("foreign image");
     let platform = format!("linux/{}", fixtures::foreign_arch());
     let r2 = env.push_index(&index, "multi/arch:2");
-    env.daemon.ferry_ok(&["pull", "--platform", &platform, &r2]);
-    let images = env.daemon.ferry_ok(&["images", "--no-trunc"]).stdout;
+    env.daemon()
+        .ferry_ok(&["pull", "--platform", &platform, &r2]);
+    let images = env.daemon().ferry_ok(&["images", "--no-trunc"]).stdout;
     assert!(images.contains(foreign.id()), "{images}");
-}
-
-impl Env {
-    fn push_index(&self, index: &fixtures::Index, repo_tag: &str) -> String {
-        index.push(&self.registry_addr, repo_tag);
-        format!("{}/{repo_tag}", self.proxy.addr())
-    }
 }
 
 #[test]
 fn no_matching_platform_commits_nothing() {
-    let env = Env::new();
+    let env = env();
     let reference = env.push_index(&fixtures::two_platform(), "multi/arch:1");
     let out = env
-        .daemon
+        .daemon()
         .ferry(&["pull", "--platform", "windows/amd64", &reference]);
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("windows/amd64"), "{}", out.stderr);
-    assert_store_empty(&env.daemon);
+    assert_store_empty(env.daemon());
 }
 
 #[test]
 fn traversal_and_hardlink_escapes_are_refused_and_commit_nothing() {
-    let env = Env::new();
+    let env = env();
     for (name, img) in [
         ("traversal", fixtures::traversal()),
         ("hardlink", fixtures::hardlink_escape()),
@@ -303,9 +281,9 @@ fn traversal_and_hardlink_escapes_are_refused_and_commit_nothing() {
             err.contains("escapes") || err.contains("outside"),
             "{name}: {err}"
         );
-        assert_store_empty(&env.daemon);
+        assert_store_empty(env.daemon());
     }
-    let tmp = env.daemon.data_root();
+    let tmp = env.daemon().data_root();
     let outside = tmp.parent().expect("parent");
     for stray in ["escape", "abs-escape", "x"] {
         assert!(
@@ -318,11 +296,11 @@ fn traversal_and_hardlink_escapes_are_refused_and_commit_nothing() {
 
 #[test]
 fn symlinked_parents_resolve_inside_the_root() {
-    let env = Env::new();
+    let env = env();
     let reference = env.push(&fixtures::symlink_escape(), "hostile/symlink:1");
-    env.daemon.ferry_ok(&["pull", &reference]);
+    env.daemon().ferry_ok(&["pull", &reference]);
     let mount = env
-        .daemon
+        .daemon()
         .ferry_ok(&["image", "mount", &reference])
         .stdout
         .trim()
@@ -340,7 +318,7 @@ fn symlinked_parents_resolve_inside_the_root() {
         !Path::new("/etc/owned").exists(),
         "a symlinked parent wrote to the host"
     );
-    let data = env.daemon.data_root();
+    let data = env.daemon().data_root();
     for dir in [
         data.clone(),
         data.join("snapshots"),
@@ -352,41 +330,41 @@ fn symlinked_parents_resolve_inside_the_root() {
             dir.display()
         );
     }
-    env.daemon.ferry_ok(&["image", "unmount", &mount]);
+    env.daemon().ferry_ok(&["image", "unmount", &mount]);
 }
 
 #[test]
 fn lying_diff_id_is_data_loss_and_commits_nothing() {
-    let env = Env::new();
+    let env = env();
     let reference = env.push(&fixtures::lying_diff_id(), "hostile/diff:1");
     let err = env.pull_fails(&reference);
     assert!(
         err.contains("digest mismatch") && err.contains("diff_id"),
         "{err}"
     );
-    assert_store_empty(&env.daemon);
+    assert_store_empty(env.daemon());
 }
 
 #[test]
 fn a_blob_whose_bytes_lie_is_refused_and_commits_nothing() {
-    let env = Env::new();
+    let env = env();
     let img = fixtures::multi_layer();
     let reference = env.push(&img, "app/multi:1");
     let bad = img.layer_digests()[1].clone();
-    env.proxy.corrupt(&bad);
+    env.proxy().corrupt(&bad);
     let err = env.pull_fails(&reference);
     assert!(
         err.contains("digest mismatch") && err.contains(&bad),
         "{err}"
     );
-    assert_store_empty(&env.daemon);
+    assert_store_empty(env.daemon());
 }
 
 #[test]
 fn oversized_manifest_is_refused() {
-    let env = Env::new();
+    let env = env();
     let reference = env.push(&fixtures::busybox(), "library/busybox:big");
-    env.proxy.replace_manifest(
+    env.proxy().replace_manifest(
         "/manifests/big",
         "application/vnd.oci.image.manifest.v1+json",
         5 << 20,
@@ -396,15 +374,15 @@ fn oversized_manifest_is_refused() {
         err.contains("exceeds") || err.contains("too large"),
         "{err}"
     );
-    assert_store_empty(&env.daemon);
+    assert_store_empty(env.daemon());
 }
 
 #[test]
 fn schema1_and_unknown_media_types_are_named() {
-    let env = Env::new();
+    let env = env();
     let reference = env.push(&fixtures::busybox(), "library/busybox:old");
     let v1 = "application/vnd.docker.distribution.manifest.v1+prettyjws";
-    env.proxy.serve_manifest(
+    env.proxy().serve_manifest(
         "/manifests/old",
         v1,
         br#"{"schemaVersion":1,"name":"x","tag":"old"}"#.to_vec(),
@@ -412,24 +390,28 @@ fn schema1_and_unknown_media_types_are_named() {
     let err = env.pull_fails(&reference);
     assert!(err.contains(v1), "{err}");
     let weird = "application/vnd.example.unknown+json";
-    env.proxy
+    env.proxy()
         .serve_manifest("/manifests/old", weird, br#"{"schemaVersion":2}"#.to_vec());
     let err = env.pull_fails(&reference);
     assert!(err.contains(weird), "{err}");
-    assert_store_empty(&env.daemon);
+    assert_store_empty(env.daemon());
 }
 
 #[test]
 fn dropped_connection_resumes_with_a_range_request() {
-    let env = Env::new();
+    let env = env();
     let img = fixtures::busybox();
     let reference = env.push(&img, "library/busybox:latest");
     let layer = img.layer_digests()[0].clone();
-    env.proxy.drop_after(&layer, 100_000, 1);
-    env.daemon.ferry_ok(&["pull", &reference]);
-    assert_eq!(env.proxy.count_blob_gets(&layer), 2, "one cut, one resumed");
+    env.proxy().drop_after(&layer, 100_000, 1);
+    env.daemon().ferry_ok(&["pull", &reference]);
+    assert_eq!(
+        env.proxy().count_blob_gets(&layer),
+        2,
+        "one cut, one resumed"
+    );
     assert!(env
-        .daemon
+        .daemon()
         .ferry_ok(&["images", "-q"])
         .stdout
         .contains(&img.id()["sha256:".len()..][..12]));
@@ -437,7 +419,7 @@ fn dropped_connection_resumes_with_a_range_request() {
 
 #[test]
 fn unreachable_registry_and_bad_references_are_clear_errors() {
-    let env = Env::new();
+    let env = env();
     let port = ferry_integration_tests::free_port();
     let err = env.pull_fails(&format!("127.0.0.1:{port}/library/busybox:latest"));
     assert!(
@@ -448,41 +430,41 @@ fn unreachable_registry_and_bad_references_are_clear_errors() {
         let err = env.pull_fails(bad);
         assert!(err.contains("invalid reference format"), "{bad}: {err}");
     }
-    let missing = format!("{}/library/nothing:here", env.proxy.addr());
+    let missing = format!("{}/library/nothing:here", env.proxy().addr());
     let err = env.pull_fails(&missing);
     assert!(err.contains("not found"), "{err}");
-    assert_store_empty(&env.daemon);
+    assert_store_empty(env.daemon());
 }
 
 #[test]
 fn kill_9_mid_pull_then_restart_repairs_and_pull_succeeds() {
-    let mut env = Env::new();
+    let mut env = env();
     let img = fixtures::multi_layer();
     let reference = env.push(&img, "app/multi:1");
     // Layer 0 completes, layer 2 hangs mid-blob: the store then holds committed but
     // unreferenced pieces, an ingest file and a half-extracted snapshot.
-    env.proxy.stall(&img.layer_digests()[2]);
-    let ferry = ferry_integration_tests::daemon::bin_dir().join("ferry");
-    let mut child = std::process::Command::new(ferry)
-        .args(["-H", &env.daemon.host(), "pull", &reference])
+    env.proxy().stall(&img.layer_digests()[2]);
+    let mut child = env
+        .daemon()
+        .command(&["pull", &reference])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn ferry pull");
-    let ingest = env.daemon.data_root().join("content/ingest");
+    let ingest = env.daemon().data_root().join("content/ingest");
     assert!(
         wait_until(Duration::from_secs(20), || !entries(&ingest).is_empty()),
         "pull never started"
     );
     std::thread::sleep(Duration::from_millis(300));
-    env.daemon.kill9();
+    env.daemon_mut().kill9();
     let _ = child.wait();
-    env.proxy.clear_faults();
-    env.daemon.restart();
-    assert_store_empty(&env.daemon);
-    env.daemon.ferry_ok(&["pull", &reference]);
+    env.proxy().clear_faults();
+    env.daemon_mut().restart();
+    assert_store_empty(env.daemon());
+    env.daemon().ferry_ok(&["pull", &reference]);
     assert!(env
-        .daemon
+        .daemon()
         .ferry_ok(&["images", "-q"])
         .stdout
         .contains(&img.id()["sha256:".len()..][..12]));
@@ -490,18 +472,18 @@ fn kill_9_mid_pull_then_restart_repairs_and_pull_succeeds() {
 
 #[test]
 fn ctrl_c_cancels_the_pull_and_rolls_it_back() {
-    let env = Env::new();
+    let env = env();
     let img = fixtures::multi_layer();
     let reference = env.push(&img, "app/multi:1");
-    env.proxy.stall(&img.layer_digests()[2]);
-    let ferry = ferry_integration_tests::daemon::bin_dir().join("ferry");
-    let mut child = std::process::Command::new(ferry)
-        .args(["-H", &env.daemon.host(), "pull", &reference])
+    env.proxy().stall(&img.layer_digests()[2]);
+    let mut child = env
+        .daemon()
+        .command(&["pull", &reference])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn ferry pull");
-    let ingest = env.daemon.data_root().join("content/ingest");
+    let ingest = env.daemon().data_root().join("content/ingest");
     assert!(
         wait_until(Duration::from_secs(20), || !entries(&ingest).is_empty()),
         "pull never started"
@@ -512,34 +494,34 @@ fn ctrl_c_cancels_the_pull_and_rolls_it_back() {
     assert_eq!(status.code(), Some(130));
     assert!(
         wait_until(Duration::from_secs(10), || entries(&ingest).is_empty()
-            && snapshot_dirs(&env.daemon).is_empty()),
+            && snapshot_dirs(env.daemon()).is_empty()),
         "cancelled pull left files: {:?}",
-        snapshot_dirs(&env.daemon)
+        snapshot_dirs(env.daemon())
     );
-    assert_store_empty(&env.daemon);
+    assert_store_empty(env.daemon());
 }
 
 #[test]
 fn two_daemons_with_their_own_roots_run_side_by_side() {
-    let env = Env::new();
+    let env = env();
     let other = Daemon::start(DaemonOpts::default());
     let reference = env.push(&fixtures::busybox(), "library/busybox:latest");
-    env.daemon.ferry_ok(&["pull", &reference]);
+    env.daemon().ferry_ok(&["pull", &reference]);
     other.ferry_ok(&["pull", &reference]);
     assert_eq!(
         other.ferry_ok(&["images", "-q"]).stdout,
-        env.daemon.ferry_ok(&["images", "-q"]).stdout
+        env.daemon().ferry_ok(&["images", "-q"]).stdout
     );
-    assert_ne!(other.data_root(), env.daemon.data_root());
+    assert_ne!(other.data_root(), env.daemon().data_root());
 }
 
 #[test]
 fn docker_hub_names_resolve_through_a_registry_mirror() {
-    let registry = Registry::start();
-    let img = fixtures::busybox();
-    img.push(&registry.addr(), "library/busybox:latest");
-    let mirror = format!("http://{}", registry.addr());
-    let daemon = Daemon::start(DaemonOpts::default().arg("--registry-mirror").arg(&mirror));
+    let env = Env::builder()
+        .mirror()
+        .push(fixtures::busybox(), BUSYBOX)
+        .build();
+    let daemon = env.daemon();
     let out = daemon.ferry_ok(&["pull", "busybox"]);
     assert!(
         out.stdout
@@ -575,20 +557,22 @@ fn docker_hub_names_resolve_through_a_registry_mirror() {
 
 #[test]
 fn a_layer_over_the_decompressed_size_cap_is_refused() {
-    let registry = Registry::start();
-    let reference = format!("{}/app/multi:1", registry.addr());
-    fixtures::multi_layer().push(&registry.addr(), "app/multi:1");
     // busybox-static alone decompresses to ~1 MB: a 64 KiB cap stands in for a gzip bomb.
-    let daemon = Daemon::start(DaemonOpts::default().arg("--max-layer-size").arg("65536"));
-    let out = daemon.ferry(&["pull", &reference]);
+    let env = Env::builder()
+        .push(fixtures::multi_layer(), "app/multi:1")
+        .daemon_arg("--max-layer-size")
+        .daemon_arg("65536")
+        .build();
+    let reference = env.reference("app/multi:1");
+    let out = env.ferry(&["pull", &reference]);
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("exceeds 65536 bytes"), "{}", out.stderr);
-    assert_store_empty(&daemon);
+    assert_store_empty(env.daemon());
 }
 
 #[test]
 fn a_full_disk_is_a_clear_error_and_commits_nothing() {
-    let env = Env::new();
+    let env = env();
     let reference = env.push(&fixtures::multi_layer(), "app/multi:1");
     // The data root on a 1 MiB tmpfs: the busybox layer alone does not fit.
     let mut daemon = Daemon::start(DaemonOpts::default());
@@ -617,13 +601,13 @@ fn a_full_disk_is_a_clear_error_and_commits_nothing() {
 /// and the diff_id are the same bytes, and the unpacked tree is the image's.
 #[test]
 fn uncompressed_layers_pull_and_unpack() {
-    let env = Env::new();
+    let env = env();
     let img = fixtures::uncompressed();
     let reference = env.push(&img, "plain/tar:1");
-    env.daemon.ferry_ok(&["pull", &reference]);
-    let images = env.daemon.ferry_ok(&["images", "--no-trunc"]).stdout;
+    env.daemon().ferry_ok(&["pull", &reference]);
+    let images = env.daemon().ferry_ok(&["images", "--no-trunc"]).stdout;
     assert!(images.contains(img.id()), "{images}");
-    let dirs = snapshot_dirs(&env.daemon);
+    let dirs = snapshot_dirs(env.daemon());
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     assert!(dirs[0].join("fs/bin/busybox").is_file());
 }
@@ -631,10 +615,10 @@ fn uncompressed_layers_pull_and_unpack() {
 /// A Docker manifest list (not an OCI index) resolves to the host's platform too.
 #[test]
 fn docker_manifest_list_pulls_the_host_platform() {
-    let env = Env::new();
+    let env = env();
     let list = fixtures::two_platform_docker();
     let reference = env.push_index(&list, "multi/docker:1");
-    let out = env.daemon.ferry_ok(&["pull", &reference]);
+    let out = env.daemon().ferry_ok(&["pull", &reference]);
     assert!(
         out.stdout
             .contains(&format!("Digest: {}", list.manifest_digest)),
@@ -642,6 +626,6 @@ fn docker_manifest_list_pulls_the_host_platform() {
         out.stdout
     );
     let host = list.image_for(fixtures::host_arch()).expect("host image");
-    let images = env.daemon.ferry_ok(&["images", "--no-trunc"]).stdout;
+    let images = env.daemon().ferry_ok(&["images", "--no-trunc"]).stdout;
     assert!(images.contains(host.id()), "{images}");
 }

@@ -6,91 +6,87 @@
 use std::time::{Duration, Instant};
 
 use ferry_integration_tests::checks::{assert_image_listed, assert_store_empty};
-use ferry_integration_tests::fixtures::{self, Image};
-use ferry_integration_tests::{CmdOutput, Daemon, DaemonOpts, FaultProxy, Registry};
+use ferry_integration_tests::fixtures;
+use ferry_integration_tests::{CmdOutput, Env};
 
-struct Env {
-    _registry: Registry,
-    proxy: FaultProxy,
-    daemon: Daemon,
-    image: Image,
-    reference: String,
+/// busybox's repository and tag in the registry.
+const TAG: &str = "library/busybox:1";
+
+/// busybox pushed as [`TAG`], pulled through the proxy by a ferryd with
+/// `--registry-timeout timeout --max-download-attempts attempts`.
+fn env(timeout_secs: u32, attempts: u32) -> Env {
+    Env::builder()
+        .proxy()
+        .push(fixtures::busybox(), TAG)
+        .daemon_arg("--registry-timeout")
+        .daemon_arg(&timeout_secs.to_string())
+        .daemon_arg("--max-download-attempts")
+        .daemon_arg(&attempts.to_string())
+        .build()
 }
 
-impl Env {
-    /// busybox pushed as `library/busybox:1`, pulled through the proxy by a
-    /// ferryd with `--registry-timeout timeout --max-download-attempts attempts`.
-    fn new(timeout_secs: u32, attempts: u32) -> Env {
-        let registry = Registry::start();
-        let proxy = FaultProxy::start(&registry.addr());
-        let image = fixtures::busybox();
-        image.push(&registry.addr(), "library/busybox:1");
-        let opts = DaemonOpts::default()
-            .arg("--registry-timeout")
-            .arg(&timeout_secs.to_string())
-            .arg("--max-download-attempts")
-            .arg(&attempts.to_string());
-        Env {
-            reference: format!("{}/library/busybox:1", proxy.addr()),
-            _registry: registry,
-            proxy,
-            daemon: Daemon::start(opts),
-            image,
-        }
-    }
+/// What these tests do with their [`Env`].
+trait Pulls {
+    fn layer(&self) -> String;
+    fn try_pull(&self) -> CmdOutput;
+    fn pull_ok(&self);
+    fn pull_unreachable(&self) -> String;
+    fn manifest_gets(&self) -> usize;
+}
 
+impl Pulls for Env {
     fn layer(&self) -> String {
-        self.image.layer_digests()[0].clone()
+        self.image(TAG).layer_digests()[0].clone()
     }
 
-    fn pull(&self) -> CmdOutput {
-        self.daemon.ferry(&["pull", &self.reference])
+    fn try_pull(&self) -> CmdOutput {
+        self.ferry(&["pull", &self.reference(TAG)])
     }
 
     fn pull_ok(&self) {
-        self.daemon.ferry_ok(&["pull", &self.reference]);
-        assert_image_listed(&self.daemon, self.image.id());
+        self.ok(&["pull", &self.reference(TAG)]);
+        assert_image_listed(self.daemon(), self.image(TAG).id());
     }
 
     /// The pull fails with `Error response from daemon: cannot reach registry <proxy>…`.
     fn pull_unreachable(&self) -> String {
-        let out = self.pull();
+        let out = self.try_pull();
         assert_eq!(out.code, Some(1), "pull should fail: {out:?}");
         let want = format!(
             "Error response from daemon: cannot reach registry {}",
-            self.proxy.addr()
+            self.proxy().addr()
         );
         assert!(
             out.stderr.starts_with(&want),
             "want {want:?}, got {:?}\nferryd log:\n{}",
             out.stderr,
-            self.daemon.log()
+            self.daemon().log()
         );
         out.stderr
     }
 
     fn manifest_gets(&self) -> usize {
-        self.proxy
+        self.proxy()
             .count_matching("GET", |p| p.ends_with("/manifests/1"))
     }
 }
 
 #[test]
 fn a_stalled_blob_times_out_within_bounds_and_commits_nothing() {
-    let env = Env::new(1, 2);
-    env.proxy.stall(&env.layer());
+    let env = env(1, 2);
+    env.proxy().stall(&env.layer());
     let started = Instant::now();
     env.pull_unreachable();
     let took = started.elapsed();
     assert!(took < Duration::from_secs(20), "stalled pull took {took:?}");
-    assert_eq!(env.proxy.count_blob_gets(&env.layer()), 2, "two attempts");
-    assert_store_empty(&env.daemon);
+    assert_eq!(env.proxy().count_blob_gets(&env.layer()), 2, "two attempts");
+    assert_store_empty(env.daemon());
 }
 
 #[test]
 fn a_stalled_blob_error_says_it_timed_out() {
-    let env = Env::new(1, 1);
-    env.proxy.stall(&env.layer());
+    let env = env(1, 1);
+    env.proxy().stall(&env.layer());
     let err = env.pull_unreachable();
     assert!(
         err.contains("timed out") || err.contains("no data for 1s"),
@@ -100,16 +96,16 @@ fn a_stalled_blob_error_says_it_timed_out() {
 
 #[test]
 fn connections_cut_mid_blob_are_resumed() {
-    let env = Env::new(5, 5);
-    env.proxy.drop_after(&env.layer(), 150_000, 2);
+    let env = env(5, 5);
+    env.proxy().drop_after(&env.layer(), 150_000, 2);
     env.pull_ok();
     assert_eq!(
-        env.proxy.count_blob_gets(&env.layer()),
+        env.proxy().count_blob_gets(&env.layer()),
         3,
         "two cuts, then done"
     );
     let ranged = env
-        .proxy
+        .proxy()
         .requests()
         .iter()
         .filter(|r| r.contains(&env.layer()))
@@ -119,17 +115,17 @@ fn connections_cut_mid_blob_are_resumed() {
 
 #[test]
 fn connections_cut_before_any_byte_count_as_attempts() {
-    let env = Env::new(5, 2);
-    env.proxy.drop_after(&env.layer(), 0, 2);
+    let env = env(5, 2);
+    env.proxy().drop_after(&env.layer(), 0, 2);
     env.pull_unreachable();
-    assert_eq!(env.proxy.count_blob_gets(&env.layer()), 2);
-    assert_store_empty(&env.daemon);
+    assert_eq!(env.proxy().count_blob_gets(&env.layer()), 2);
+    assert_store_empty(env.daemon());
 
-    env.proxy.clear_requests();
-    env.proxy.drop_after(&env.layer(), 0, 1);
+    env.proxy().clear_requests();
+    env.proxy().drop_after(&env.layer(), 0, 1);
     env.pull_ok();
     assert_eq!(
-        env.proxy.count_blob_gets(&env.layer()),
+        env.proxy().count_blob_gets(&env.layer()),
         2,
         "one cut, one retry"
     );
@@ -137,41 +133,41 @@ fn connections_cut_before_any_byte_count_as_attempts() {
 
 #[test]
 fn a_transient_503_on_the_manifest_is_retried() {
-    let env = Env::new(5, 3);
-    env.proxy.fail_status("/manifests/1", 503, 2);
+    let env = env(5, 3);
+    env.proxy().fail_status("/manifests/1", 503, 2);
     env.pull_ok();
-    assert_eq!(env.proxy.pending_status_faults("/manifests/1"), 0);
+    assert_eq!(env.proxy().pending_status_faults("/manifests/1"), 0);
     assert_eq!(env.manifest_gets(), 3, "two 503s, then the manifest");
 }
 
 #[test]
 fn a_persistent_503_on_the_manifest_is_unavailable_after_the_attempts() {
-    let env = Env::new(5, 3);
-    env.proxy.fail_status("/manifests/1", 503, u32::MAX);
+    let env = env(5, 3);
+    env.proxy().fail_status("/manifests/1", 503, u32::MAX);
     let started = Instant::now();
     let err = env.pull_unreachable();
     assert!(err.contains("503"), "the message names the status: {err}");
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(env.manifest_gets(), 3, "one request per attempt");
-    assert_store_empty(&env.daemon);
+    assert_store_empty(env.daemon());
 }
 
 #[test]
 fn a_transient_5xx_on_a_blob_is_retried() {
-    let env = Env::new(5, 3);
+    let env = env(5, 3);
     let suffix = format!("/blobs/{}", env.layer());
-    env.proxy.fail_status(&suffix, 502, 2);
+    env.proxy().fail_status(&suffix, 502, 2);
     env.pull_ok();
-    assert_eq!(env.proxy.count_blob_gets(&env.layer()), 3);
+    assert_eq!(env.proxy().count_blob_gets(&env.layer()), 3);
 }
 
 #[test]
 fn a_persistent_5xx_on_a_blob_is_unavailable_and_commits_nothing() {
-    let env = Env::new(5, 2);
+    let env = env(5, 2);
     let suffix = format!("/blobs/{}", env.layer());
-    env.proxy.fail_status(&suffix, 500, u32::MAX);
+    env.proxy().fail_status(&suffix, 500, u32::MAX);
     let err = env.pull_unreachable();
     assert!(err.contains("500"), "the message names the status: {err}");
-    assert_eq!(env.proxy.count_blob_gets(&env.layer()), 2);
-    assert_store_empty(&env.daemon);
+    assert_eq!(env.proxy().count_blob_gets(&env.layer()), 2);
+    assert_store_empty(env.daemon());
 }

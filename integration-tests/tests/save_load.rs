@@ -9,51 +9,7 @@ use serde_json::{json, Value};
 
 use ferry_integration_tests::checks::assert_store_empty;
 use ferry_integration_tests::fixtures::{self, Image};
-use ferry_integration_tests::{CmdOutput, Daemon, DaemonOpts, Registry};
-
-struct Env {
-    registry: Registry,
-    daemon: Daemon,
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            registry: Registry::start(),
-            daemon: Daemon::start(DaemonOpts::default()),
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    /// Pushes `image` as `repo_tag` and pulls it; returns the reference.
-    fn pull(&self, image: &Image, repo_tag: &str) -> String {
-        image.push(&self.registry.addr(), repo_tag);
-        let reference = format!("{}/{repo_tag}", self.registry.addr());
-        self.ok(&["pull", "-q", &reference]);
-        reference
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        self.daemon.ferry_ok(args).stdout
-    }
-
-    fn fails(&self, args: &[&str]) -> CmdOutput {
-        let out = self.daemon.ferry(args);
-        assert_eq!(out.code, Some(1), "{args:?} should fail: {out:?}");
-        out
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    fn write(&self, name: &str, bytes: &[u8]) -> String {
-        let p = self.path(name);
-        std::fs::write(&p, bytes).expect("write archive");
-        p
-    }
-}
+use ferry_integration_tests::Env;
 
 fn skopeo(args: &[&str]) -> String {
     let out = Command::new("skopeo")
@@ -154,10 +110,10 @@ fn read_entry(path: &str, name: &str) -> Value {
 
 #[test]
 fn save_rmi_load_round_trip_keeps_the_image_id_and_runs() {
-    let env = Env::new();
+    let env = Env::start();
     let image = fixtures::busybox();
     let reference = env.pull(&image, "saved/busybox:latest");
-    let archive = env.path("busybox.tar");
+    let archive = env.scratch_path("busybox.tar");
     env.ok(&["save", "-o", &archive, &reference]);
 
     let names = tar_entries(&archive);
@@ -179,10 +135,10 @@ fn save_rmi_load_round_trip_keeps_the_image_id_and_runs() {
     );
 
     // Without -o the archive goes to stdout (a file here, not a terminal): the same bytes.
-    let piped = env.path("piped.tar");
-    let ferry = ferry_integration_tests::daemon::bin_dir().join("ferry");
-    let status = Command::new(ferry)
-        .args(["-H", &env.daemon.host(), "save", &reference])
+    let piped = env.scratch_path("piped.tar");
+    let status = env
+        .daemon()
+        .command(&["save", &reference])
         .stdout(std::fs::File::create(&piped).expect("create"))
         .status()
         .expect("run ferry");
@@ -190,10 +146,11 @@ fn save_rmi_load_round_trip_keeps_the_image_id_and_runs() {
     assert_eq!(std::fs::read(&piped).ok(), std::fs::read(&archive).ok());
 
     env.ok(&["rmi", &reference]);
-    assert_store_empty(&env.daemon);
+    assert_store_empty(env.daemon());
     // From stdin first, then again from a file: the second load changes nothing.
-    let out = Command::new(ferry_integration_tests::daemon::bin_dir().join("ferry"))
-        .args(["-H", &env.daemon.host(), "load", "-q"])
+    let out = env
+        .daemon()
+        .command(&["load", "-q"])
         .stdin(std::fs::File::open(&piped).expect("open"))
         .output()
         .expect("run ferry");
@@ -207,19 +164,19 @@ fn save_rmi_load_round_trip_keeps_the_image_id_and_runs() {
     assert_eq!(id.trim(), image.id());
     assert!(env
         .ok(&["images"])
-        .contains(&format!("{}/saved/busybox", env.registry.addr())));
+        .contains(&format!("{}/saved/busybox", env.registry().addr())));
     assert_eq!(env.ok(&["run", "--rm", &reference, "echo", "hi"]), "hi\n");
 }
 
 #[test]
 fn save_refuses_a_terminal_and_unknown_images() {
-    let env = Env::new();
+    let env = Env::start();
     // `script` gives the CLI a pseudo-terminal as stdout.
     let ferry = ferry_integration_tests::daemon::bin_dir().join("ferry");
     let cmd = format!(
         "{} -H {} save busybox; echo status=$?",
         ferry.display(),
-        env.daemon.host()
+        env.daemon().host()
     );
     let out = Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
@@ -232,25 +189,25 @@ fn save_refuses_a_terminal_and_unknown_images() {
         "{out}"
     );
     assert!(out.contains("status=1"), "{out}");
-    let out = env.fails(&["save", "-o", &env.path("x.tar"), "nosuch:image"]);
+    let out = env.fails(&["save", "-o", &env.scratch_path("x.tar"), "nosuch:image"]);
     assert!(
         out.stderr.contains("No such image") || out.stderr.contains("no such image"),
         "{out:?}"
     );
-    assert!(!Path::new(&env.path("x.tar")).exists());
+    assert!(!Path::new(&env.scratch_path("x.tar")).exists());
 }
 
 #[test]
 fn two_images_in_one_archive_load_together_and_a_load_moves_a_tag() {
-    let env = Env::new();
+    let env = Env::start();
     let one = fixtures::busybox();
     let two = fixtures::multi_layer();
     let r1 = env.pull(&one, "pair/one:1");
     let r2 = env.pull(&two, "pair/two:2");
-    let archive = env.path("pair.tar");
+    let archive = env.scratch_path("pair.tar");
     env.ok(&["save", "-o", &archive, &r1, &r2]);
     env.ok(&["rmi", &r1, &r2]);
-    assert_store_empty(&env.daemon);
+    assert_store_empty(env.daemon());
     let loaded = env.ok(&["load", "-i", &archive]);
     assert_eq!(loaded, format!("Loaded image: {r1}\nLoaded image: {r2}\n"));
     for (r, img) in [(&r1, &one), (&r2, &two)] {
@@ -274,10 +231,10 @@ fn two_images_in_one_archive_load_together_and_a_load_moves_a_tag() {
 
 #[test]
 fn skopeo_reads_what_ferry_saves() {
-    let env = Env::new();
+    let env = Env::start();
     let image = fixtures::busybox();
     let reference = env.pull(&image, "tosk/busybox:latest");
-    let archive = env.path("for-skopeo.tar");
+    let archive = env.scratch_path("for-skopeo.tar");
     env.ok(&["save", "-o", &archive, &reference]);
     let docker: Value =
         serde_json::from_str(&skopeo(&["inspect", &format!("docker-archive:{archive}")]))
@@ -290,7 +247,7 @@ fn skopeo_reads_what_ferry_saves() {
     assert_eq!(oci["Digest"], image.manifest_digest, "{oci}");
     // Copying reads (and verifies) every blob through both transports.
     for transport in ["docker-archive", "oci-archive"] {
-        let dir = env.path(&format!("copied-{transport}"));
+        let dir = env.scratch_path(&format!("copied-{transport}"));
         skopeo(&[
             "copy",
             &format!("{transport}:{archive}"),
@@ -301,11 +258,11 @@ fn skopeo_reads_what_ferry_saves() {
 
 #[test]
 fn ferry_loads_what_skopeo_copies() {
-    let env = Env::new();
+    let env = Env::start();
     let image = fixtures::multi_layer();
-    image.push(&env.registry.addr(), "fromsk/multi:v1");
-    let src = format!("docker://{}/fromsk/multi:v1", env.registry.addr());
-    let docker = env.path("skopeo-docker.tar");
+    image.push(&env.registry().addr(), "fromsk/multi:v1");
+    let src = format!("docker://{}/fromsk/multi:v1", env.registry().addr());
+    let docker = env.scratch_path("skopeo-docker.tar");
     skopeo(&[
         "copy",
         "--src-tls-verify=false",
@@ -321,7 +278,7 @@ fn ferry_loads_what_skopeo_copies() {
         "hi\n"
     );
 
-    let oci = env.path("skopeo-oci.tar");
+    let oci = env.scratch_path("skopeo-oci.tar");
     skopeo(&[
         "copy",
         "--src-tls-verify=false",
@@ -336,9 +293,9 @@ fn ferry_loads_what_skopeo_copies() {
 
 #[test]
 fn an_unnamed_image_loads_untagged() {
-    let env = Env::new();
+    let env = Env::start();
     let image = fixtures::busybox();
-    let archive = env.write("unnamed.tar", &oci_archive(&image, None, |_| {}));
+    let archive = env.scratch_write("unnamed.tar", &oci_archive(&image, None, |_| {}));
     let out = env.ok(&["load", "-i", &archive]);
     assert_eq!(out, format!("Loaded image ID: {}\n", image.id()));
     assert!(env.ok(&["images"]).contains("<none>"));
@@ -346,15 +303,15 @@ fn an_unnamed_image_loads_untagged() {
 
 /// Loads `bytes`, expects failure with `needle` in the message, and an untouched store.
 fn assert_rejected(env: &Env, name: &str, bytes: &[u8], needle: &str) {
-    let archive = env.write(name, bytes);
+    let archive = env.scratch_write(name, bytes);
     let out = env.fails(&["load", "-i", &archive]);
     assert!(out.stderr.contains(needle), "{name}: {}", out.stderr);
-    assert_store_empty(&env.daemon);
+    assert_store_empty(env.daemon());
 }
 
 #[test]
 fn hostile_archives_fail_and_commit_nothing() {
-    let env = Env::new();
+    let env = Env::start();
     let image = fixtures::busybox();
     let layer = blob_path(&image.layers[0].digest);
     let traversal = oci_archive(&image, Some("bad/one:1"), |e| {

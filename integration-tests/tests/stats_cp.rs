@@ -1,63 +1,13 @@
 //! `ferry stats` and `ferry cp` end to end: the real CLI and ferryd, containers run by crun,
 //! cgroup files of this host, and copies that a hostile container tries to turn against the host.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use ferry_integration_tests::daemon::bin_dir;
-use ferry_integration_tests::fixtures::{self, PASSWD};
-use ferry_integration_tests::{var_tmpdir, wait_until, Daemon, DaemonOpts, Registry};
-
-struct Env {
-    _registry: Registry,
-    daemon: Daemon,
-    image: String,
-}
-
-impl Env {
-    /// A daemon with busybox pulled.
-    fn new() -> Env {
-        let registry = Registry::start();
-        fixtures::busybox().push(&registry.addr(), "library/busybox:latest");
-        let daemon = Daemon::start(DaemonOpts::default());
-        let image = format!("{}/library/busybox:latest", registry.addr());
-        daemon.ferry_ok(&["pull", "-q", &image]);
-        Env {
-            _registry: registry,
-            daemon,
-            image,
-        }
-    }
-
-    fn ferry(&self, args: &[&str]) -> ferry_integration_tests::CmdOutput {
-        self.daemon.ferry(args)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        self.daemon.ferry_ok(args).stdout
-    }
-
-    /// Runs ferry with `input` on stdin; (exit code, stdout bytes, stderr).
-    fn ferry_bytes(&self, args: &[&str], input: &[u8]) -> (Option<i32>, Vec<u8>, String) {
-        let mut child = Command::new(bin_dir().join("ferry"))
-            .arg("-H")
-            .arg(self.daemon.host())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ferry");
-        let mut stdin = child.stdin.take().expect("stdin piped");
-        stdin.write_all(input).expect("write stdin");
-        drop(stdin);
-        let out = child.wait_with_output().expect("ferry output");
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        (out.status.code(), out.stdout, err)
-    }
-}
+use ferry_integration_tests::fixtures::PASSWD;
+use ferry_integration_tests::{var_tmpdir, wait_until, Env};
 
 /// The cells of the table row whose NAME is `name` (cells are 3+ spaces apart).
 fn row(table: &str, name: &str) -> Vec<String> {
@@ -80,21 +30,22 @@ fn percent(cell: &str) -> f64 {
 
 #[test]
 fn stats_reports_cpu_memory_limit_and_pids() {
-    let env = Env::new();
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
     env.ok(&[
         "run",
         "-d",
         "--name",
         "busy",
-        &env.image,
+        &image,
         "sh",
         "-c",
         "while true; do :; done",
     ]);
     env.ok(&[
-        "run", "-d", "--name", "sleeper", "--memory", "64m", &env.image, "sleep", "1000",
+        "run", "-d", "--name", "sleeper", "--memory", "64m", &image, "sleep", "1000",
     ]);
-    env.ok(&["create", "--name", "idle", &env.image, "true"]);
+    env.ok(&["create", "--name", "idle", &image, "true"]);
 
     let out = env.ok(&["stats", "--no-stream"]);
     assert!(
@@ -143,8 +94,9 @@ fn stats_reports_cpu_memory_limit_and_pids() {
     );
 
     // Streaming: a round a second until the client goes away.
-    let mut child = Command::new(bin_dir().join("ferry"))
-        .args(["-H", &env.daemon.host(), "stats", "busy"])
+    let mut child = env
+        .daemon()
+        .command(&["stats", "busy"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn ferry stats");
@@ -196,8 +148,9 @@ fn read(p: &Path) -> String {
 
 #[test]
 fn cp_copies_files_and_directories_both_ways_and_stays_in_the_container() {
-    let env = Env::new();
-    let id = env.ok(&["run", "-d", "--name", "box", &env.image, "sleep", "1000"]);
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
+    let id = env.ok(&["run", "-d", "--name", "box", &image, "sleep", "1000"]);
     let id = id.trim();
     env.ok(&["exec", "box", "sh", "-c", "mkdir -p /data/sub && echo hi > /data/sub/f && ln -s /etc/passwd /tmp/evil && ln -s /etc /tmp/etcl"]);
     let host_passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
@@ -241,7 +194,7 @@ fn cp_copies_files_and_directories_both_ways_and_stays_in_the_container() {
     assert_eq!(read(&tmp.path().join("dotdot")), PASSWD);
 
     // Out to stdout: a tar with one entry.
-    let (code, tar_bytes, err) = env.ferry_bytes(&["cp", "box:/etc/passwd", "-"], b"");
+    let (code, tar_bytes, err) = env.ferry_stdin(&["cp", "box:/etc/passwd", "-"], b"");
     assert_eq!(code, Some(0), "{err}");
     let mut archive = tar::Archive::new(&tar_bytes[..]);
     let mut entries = archive.entries().expect("tar");
@@ -265,7 +218,7 @@ fn cp_copies_files_and_directories_both_ways_and_stays_in_the_container() {
     let owner = env.ok(&["exec", "box", "stat", "-c", "%u:%g %a", "/tmp/local.txt"]);
     assert_eq!(owner.split(' ').next(), Some("0:0"), "{owner}");
     let tar = tar_of(&[(b"fromstdin.txt", tar::EntryType::Regular, b"stdin\n")]);
-    let (code, _, err) = env.ferry_bytes(&["cp", "-", "box:/tmp"], &tar);
+    let (code, _, err) = env.ferry_stdin(&["cp", "-", "box:/tmp"], &tar);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(
         env.ok(&["exec", "box", "cat", "/tmp/fromstdin.txt"]),
@@ -273,9 +226,9 @@ fn cp_copies_files_and_directories_both_ways_and_stays_in_the_container() {
     );
 
     // Hostile tars: `..` is refused, a symlink to / stays inside the destination.
-    let bundle = env.daemon.exec_root().join("containers").join(id);
+    let bundle = env.daemon().exec_root().join("containers").join(id);
     let tar = tar_of(&[(b"../escape", tar::EntryType::Regular, b"x\n")]);
-    let (code, _, err) = env.ferry_bytes(&["cp", "-", "box:/tmp"], &tar);
+    let (code, _, err) = env.ferry_stdin(&["cp", "-", "box:/tmp"], &tar);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.starts_with("Error response from daemon: "), "{err}");
     assert_ne!(
@@ -287,7 +240,7 @@ fn cp_copies_files_and_directories_both_ways_and_stays_in_the_container() {
         (b"up", tar::EntryType::Symlink, b"/"),
         (b"up/escape2", tar::EntryType::Regular, b"y\n"),
     ]);
-    let (code, _, err) = env.ferry_bytes(&["cp", "-", "box:/tmp"], &tar);
+    let (code, _, err) = env.ferry_stdin(&["cp", "-", "box:/tmp"], &tar);
     assert_eq!(code, Some(0), "{err}");
     assert!(!Path::new("/escape2").exists(), "wrote on the host");
     assert!(!bundle.join("escape2").exists(), "wrote beside the root");

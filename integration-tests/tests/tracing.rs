@@ -5,84 +5,41 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use ferry_integration_tests::http::Request;
-use ferry_integration_tests::{
-    fixtures, free_port, wait_until, CmdOutput, Daemon, DaemonOpts, OtlpSink, RecvSpan, Registry,
-};
+use ferry_integration_tests::{fixtures, free_port, wait_until, Env, RecvSpan, BUSYBOX};
 
 const EXPORT_WAIT: Duration = Duration::from_secs(20);
 const SERVER: i32 = 2;
 const CLIENT: i32 = 3;
 const ERROR: i32 = 2;
 
-struct Env {
-    sink: OtlpSink,
-    _registry: Registry,
-    daemon: Daemon,
-    image: String,
-    otel: Vec<(&'static str, String)>,
+/// busybox pushed (not pulled), and a ferryd exporting to a collector over `protocol`.
+fn env(protocol: &str) -> Env {
+    Env::builder()
+        .otlp(protocol)
+        .push(fixtures::busybox(), BUSYBOX)
+        .daemon_env("RUST_LOG", "info,ferry_telemetry=debug")
+        .build()
 }
 
-impl Env {
-    fn new(protocol: &str) -> Env {
-        let sink = OtlpSink::start();
-        let endpoint = match protocol {
-            "grpc" => sink.grpc_endpoint(),
-            _ => sink.http_endpoint(),
-        };
-        let otel = vec![
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_string()),
-            // ferryd exports every 100 ms instead of every 5 s.
-            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_string()),
-        ];
-        let registry = Registry::start();
-        fixtures::busybox().push(&registry.addr(), "library/busybox:latest");
-        let mut opts = DaemonOpts::default().env("RUST_LOG", "info,ferry_telemetry=debug");
-        for (k, v) in &otel {
-            opts = opts.env(k, v);
-        }
-        let daemon = Daemon::start(opts);
-        let image = format!("{}/library/busybox:latest", registry.addr());
-        Env {
-            sink,
-            _registry: registry,
-            daemon,
-            image,
-            otel,
-        }
-    }
+trait Traces {
+    fn wait_trace(&self, id: &str, want: &[(&str, &str)]) -> Vec<RecvSpan>;
+}
 
-    /// Runs `ferry --debug <args>` with the OTEL variables; returns the output and trace ID.
-    fn traced(&self, args: &[&str]) -> (CmdOutput, String) {
-        let env: Vec<(&str, &str)> = self.otel.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let argv: Vec<&str> = std::iter::once("--debug")
-            .chain(args.iter().copied())
-            .collect();
-        let out = self.daemon.ferry_with_env(&argv, &env);
-        let id = out
-            .stderr
-            .lines()
-            .find_map(|l| l.strip_prefix("trace ID: "))
-            .unwrap_or_else(|| panic!("no trace ID printed: {out:?}"))
-            .trim()
-            .to_string();
-        (out, id)
-    }
-
+impl Traces for Env {
     /// Waits until the trace has each `(service, span name)` of `want`.
     fn wait_trace(&self, id: &str, want: &[(&str, &str)]) -> Vec<RecvSpan> {
-        let ok = self.sink.wait_for(EXPORT_WAIT, |all| {
+        let ok = self.sink().wait_for(EXPORT_WAIT, |all| {
             want.iter().all(|(svc, n)| {
                 all.iter()
                     .any(|s| s.trace_id == id && s.service == *svc && s.name == *n)
             })
         });
-        let trace = self.sink.trace(id);
+        let trace = self.sink().trace(id);
         assert!(
             ok,
             "trace {id} lacks one of {want:?}; got:\n{}\nferryd log:\n{}",
             describe(&trace),
-            self.daemon.log()
+            self.daemon().log()
         );
         trace
     }
@@ -117,11 +74,11 @@ fn ids_of<'a>(trace: &'a [RecvSpan], service: &str) -> HashSet<&'a str> {
 
 #[test]
 fn one_trace_per_command_across_ferry_ferryd_and_the_shim() {
-    let env = Env::new("grpc");
+    let env = env("grpc");
 
     // Pull: the CLI's call, ferryd's server span, every phase of the pipeline.
-    let (out, pull_id) = env.traced(&["pull", "-q", &env.image]);
-    assert!(out.success(), "{out:?}\n{}", env.daemon.log());
+    let (out, pull_id) = env.traced(&["pull", "-q", &env.busybox()]);
+    assert!(out.success(), "{out:?}\n{}", env.daemon().log());
     let phases = [
         "pull",
         "resolve",
@@ -152,7 +109,7 @@ fn one_trace_per_command_across_ferry_ferryd_and_the_shim() {
         describe(&trace)
     );
     let pull = one(&trace, "ferryd", "pull");
-    assert_eq!(pull.attr("reference"), Some(env.image.as_str()));
+    assert_eq!(pull.attr("reference"), Some(env.busybox().as_str()));
     assert!(pull
         .attr("digest")
         .is_some_and(|d| d.starts_with("sha256:")));
@@ -168,14 +125,14 @@ fn one_trace_per_command_across_ferry_ferryd_and_the_shim() {
         );
     }
     assert!(
-        env.daemon.log().contains(&format!("trace_id={pull_id}")),
+        env.daemon().log().contains(&format!("trace_id={pull_id}")),
         "ferryd's log lines carry the trace ID:\n{}",
-        env.daemon.log()
+        env.daemon().log()
     );
 
     // Run: CLI → ferryd (create, start) → shim (launch, its RPCs, the OCI runtime).
-    let (out, run_id) = env.traced(&["run", "--rm", &env.image, "true"]);
-    assert!(out.success(), "{out:?}\n{}", env.daemon.log());
+    let (out, run_id) = env.traced(&["run", "--rm", &env.busybox(), "true"]);
+    assert!(out.success(), "{out:?}\n{}", env.daemon().log());
     let create = "ferry.containers.v1.Containers/Create";
     let shim_create = "ferry.shim.v1.Shim/Create";
     let trace = env.wait_trace(
@@ -226,7 +183,7 @@ fn one_trace_per_command_across_ferry_ferryd_and_the_shim() {
 
 #[test]
 fn a_failed_command_records_error_status_and_http_protobuf_works() {
-    let env = Env::new("http/protobuf");
+    let env = env("http/protobuf");
     let (out, id) = env.traced(&["pull", "-q", "127.0.0.1:1/nothing/here:latest"]);
     assert!(!out.success(), "{out:?}");
     let trace = env.wait_trace(&id, &[("ferryd", "pull"), ("ferry", "ferry pull")]);
@@ -236,7 +193,11 @@ fn a_failed_command_records_error_status_and_http_protobuf_works() {
 
 #[test]
 fn without_an_endpoint_debug_still_names_the_trace_in_ferryd_logs() {
-    let daemon = Daemon::start(DaemonOpts::default().env("RUST_LOG", "info,ferry_telemetry=debug"));
+    let env = Env::builder()
+        .no_registry()
+        .daemon_env("RUST_LOG", "info,ferry_telemetry=debug")
+        .build();
+    let daemon = env.daemon();
     let out = daemon.ferry_with_env(&["ps"], &[]);
     assert!(out.success() && !out.stderr.contains("trace ID"), "{out:?}");
     let out = daemon.ferry_with_env(&["--debug", "ps"], &[]);
@@ -275,11 +236,13 @@ fn sample(text: &str, series: &str) -> f64 {
 
 #[test]
 fn metrics_move_with_the_work_done() {
-    let registry = Registry::start();
-    fixtures::busybox().push(&registry.addr(), "library/busybox:latest");
     let addr = format!("127.0.0.1:{}", free_port());
-    let daemon = Daemon::start(DaemonOpts::default().arg("--metrics-addr").arg(&addr));
-    let image = format!("{}/library/busybox:latest", registry.addr());
+    let env = Env::builder()
+        .push(fixtures::busybox(), BUSYBOX)
+        .daemon_arg("--metrics-addr")
+        .daemon_arg(&addr)
+        .build();
+    let (daemon, image) = (env.daemon(), env.busybox());
 
     let before = scrape(&addr);
     assert_eq!(
