@@ -69,7 +69,7 @@ impl Failed {
 /// Docker's `toStatusError`: the command was not found (127), could not be invoked (126), or
 /// anything else went wrong in the daemon (125).
 pub(crate) fn start_exit_code(message: &str) -> i32 {
-    ferry_proto::docker::StartFailure::of(message).cli_exit_code()
+    ferry_proto::docker::StartFailure::of(message).exit_code()
 }
 
 /// Prints a `run`/`create` failure as Docker does and returns its exit status.

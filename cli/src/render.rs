@@ -1,6 +1,8 @@
 //! Docker's output conventions: tables aligned like Go's tabwriter (min width 10, padding 3),
 //! sizes in decimal units with 3 significant digits, durations in words.
 
+pub(crate) use ferry_proto::docker::human_duration;
+
 pub(crate) mod format;
 pub(crate) mod progress;
 pub(crate) mod template;
@@ -45,25 +47,6 @@ fn significant(v: f64, digits: usize) -> String {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     } else {
         s
-    }
-}
-
-/// Docker's `units.HumanDuration`.
-pub(crate) fn human_duration(secs: i64) -> String {
-    let s = secs.max(0);
-    let hours = (s as f64 / 3600.0 + 0.5) as i64;
-    match s {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{s} seconds"),
-        60..=119 => "About a minute".into(),
-        120..=3599 => format!("{} minutes", s / 60),
-        _ if hours == 1 => "About an hour".into(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
-        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
-        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", s / 3600 / 24 / 365),
     }
 }
 

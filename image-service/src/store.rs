@@ -16,7 +16,7 @@ use std::sync::Arc;
 use crate::content::ContentStore;
 use crate::error::{Error, Result};
 use crate::leases::{KeyLocks, Leases};
-use crate::metadata::{Metadata, CONTENT, SNAPSHOTS};
+use crate::metadata::Metadata;
 use crate::snapshots::{ImageMounts, Snapshots};
 use crate::users::ImageUsers;
 use redb::ReadableDatabase;
@@ -213,33 +213,6 @@ impl Store {
                 Ok(self.snapshots.fs_path(info.id))
             })
             .collect()
-    }
-}
-
-impl Metadata {
-    pub(crate) fn remove_records(
-        &self,
-        images: &[String],
-        blobs: &HashSet<String>,
-        snapshots: &HashSet<String>,
-    ) -> Result<()> {
-        let txn = self.db().begin_write()?;
-        {
-            let mut t = txn.open_table(crate::metadata::IMAGES)?;
-            for name in images {
-                t.remove(name.as_str())?;
-            }
-            let mut t = txn.open_table(CONTENT)?;
-            for d in blobs {
-                t.remove(d.as_str())?;
-            }
-            let mut t = txn.open_table(SNAPSHOTS)?;
-            for c in snapshots {
-                t.remove(c.as_str())?;
-            }
-        }
-        txn.commit()?;
-        Ok(())
     }
 }
 

@@ -1,6 +1,6 @@
-//! Docker conventions both ends of the contract apply to the same message: why a container's
-//! process never ran, read from the runtime's error text, and the exit status each side gives
-//! it. One classifier, so ferryd's recorded exit code and the CLI's exit status cannot drift.
+//! Docker conventions both ends of the contract apply: why a container's process never ran, read
+//! from the runtime's error text, and the one exit status both sides give it (so ferryd's
+//! recorded exit code and the CLI's exit status cannot drift); Docker's human durations.
 
 /// Why a start failed, as Docker reads the runtime's message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,24 +33,36 @@ impl StartFailure {
         }
     }
 
-    /// The exit code ferryd records for the container (`inspect`'s State.ExitCode): dockerd
-    /// sets 127 and 126 (for EACCES only) over its default of 128.
-    pub fn daemon_exit_code(self) -> i32 {
-        match self {
-            StartFailure::NotFound => 127,
-            StartFailure::PermissionDenied => 126,
-            StartFailure::IsDirectory | StartFailure::Other => 128,
-        }
-    }
-
-    /// The CLI's exit status (docker's `toStatusError`): 127, 126 for EACCES or EISDIR, and
-    /// 125 — "the daemon failed" — for the rest.
-    pub fn cli_exit_code(self) -> i32 {
+    /// The exit status of a process that never ran, one number everywhere: what the CLI exits
+    /// with (docker's `toStatusError`) and what ferryd records as `State.ExitCode`. 127 and 126
+    /// (EACCES or EISDIR) as Docker; the rest 125, "the daemon failed", where dockerd would
+    /// record 128 while its CLI exits 125.
+    pub fn exit_code(self) -> i32 {
         match self {
             StartFailure::NotFound => 127,
             StartFailure::PermissionDenied | StartFailure::IsDirectory => 126,
             StartFailure::Other => 125,
         }
+    }
+}
+
+/// Docker's `units.HumanDuration`: ferryd's container status ("Up 3 hours") and the CLI's
+/// CREATED column ("3 hours ago") read alike.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    let hours = (s as f64 / 3600.0 + 0.5) as i64;
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => format!("{} minutes", s / 60),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", s / 3600 / 24 / 365),
     }
 }
 
@@ -86,11 +98,10 @@ mod tests {
     }
 
     #[test]
-    fn daemon_and_cli_codes_differ_only_where_docker_does() {
-        let codes = |f: StartFailure| (f.daemon_exit_code(), f.cli_exit_code());
-        assert_eq!(codes(StartFailure::NotFound), (127, 127));
-        assert_eq!(codes(StartFailure::PermissionDenied), (126, 126));
-        assert_eq!(codes(StartFailure::IsDirectory), (128, 126));
-        assert_eq!(codes(StartFailure::Other), (128, 125));
+    fn each_failure_has_one_exit_code() {
+        assert_eq!(StartFailure::NotFound.exit_code(), 127);
+        assert_eq!(StartFailure::PermissionDenied.exit_code(), 126);
+        assert_eq!(StartFailure::IsDirectory.exit_code(), 126);
+        assert_eq!(StartFailure::Other.exit_code(), 125);
     }
 }

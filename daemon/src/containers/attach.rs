@@ -2,7 +2,8 @@
 //! started yet waits, and is registered with the shim between the runtime's create and start,
 //! so not a byte of output is missed (that is how `run` without `-d` works).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use super::manager::Containers;
 use super::record::State;
@@ -27,6 +28,28 @@ impl PendingAttach {
     }
 }
 
+/// Attachers waiting for a created container to start: each gets the shim's output stream and
+/// a sender for its input, registered with the shim before the process starts.
+type AttachReady = tokio::sync::oneshot::Sender<Result<ShimAttach>>;
+
+/// The attachers parked per container until its next start.
+#[derive(Debug, Default)]
+pub(crate) struct AttachWaiters(Mutex<HashMap<String, Vec<AttachReady>>>);
+
+impl AttachWaiters {
+    fn park(&self, id: &str) -> tokio::sync::oneshot::Receiver<Result<ShimAttach>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(id.to_string()).or_default().push(tx);
+        rx
+    }
+
+    fn take(&self, id: &str) -> Vec<AttachReady> {
+        let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        all.remove(id).unwrap_or_default()
+    }
+}
+
 impl Containers {
     /// Attaches to the container's main process. For a container that has not started, the
     /// attach is registered now (so the start that follows cannot miss it) and completes when
@@ -41,13 +64,7 @@ impl Containers {
                 Ok(PendingAttach::Ready(Box::new(attach)))
             }
             State::Created | State::Exited | State::Restarting => {
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                let mut waiters = self
-                    .attach_waiters
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner());
-                waiters.entry(rec.id.clone()).or_default().push(tx);
-                Ok(PendingAttach::Waiting(rx))
+                Ok(PendingAttach::Waiting(self.attach_waiters.park(&rec.id)))
             }
             State::Dead => Err(Error::Conflict(
                 "You cannot attach to a stopped container, start it first".into(),
@@ -57,26 +74,18 @@ impl Containers {
 
     /// Called between the shim's create and start: connects every waiting attacher.
     pub(crate) async fn hand_out_attaches(&self, id: &str, client: &Shim) {
-        for w in self.take_attach_waiters(id) {
+        for w in self.attach_waiters.take(id) {
             let _ = w.send(client.attach("").await);
         }
     }
 
     pub(crate) fn fail_attaches(&self, id: &str, msg: &str) {
-        for w in self.take_attach_waiters(id) {
+        for w in self.attach_waiters.take(id) {
             let message = msg.to_string();
             let _ = w.send(Err(Error::StartFailed {
                 id: id.to_string(),
                 message,
             }));
         }
-    }
-
-    fn take_attach_waiters(&self, id: &str) -> Vec<super::manager::AttachReady> {
-        let mut waiters = self
-            .attach_waiters
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        waiters.remove(id).unwrap_or_default()
     }
 }

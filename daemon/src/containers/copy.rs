@@ -40,6 +40,7 @@ use super::manager::Containers;
 use super::record::ContainerRecord;
 use super::rootfs::Paths;
 use crate::error::{Error, Result};
+use ferry_proto::chunks::ChunkReader;
 
 /// Size of the tar chunks sent to the client.
 const CHUNK: usize = 64 * 1024;
@@ -301,39 +302,6 @@ impl Write for ChunkWriter {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-/// Reads the client's chunks; a failed client stream is an error, not an early end.
-#[derive(Debug)]
-struct ChunkReader {
-    rx: TarInput,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl ChunkReader {
-    fn new(rx: TarInput) -> Self {
-        ChunkReader {
-            rx,
-            buf: Vec::new(),
-            pos: 0,
-        }
-    }
-}
-
-impl Read for ChunkReader {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.buf.len() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => (self.buf, self.pos) = (chunk?, 0),
-                None => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 

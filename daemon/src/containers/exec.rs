@@ -68,7 +68,7 @@ impl Containers {
         let attach = client.attach(&exec_id).await?;
         if let Err(e) = client.start_exec(&exec_id).await {
             let msg = e.runtime_message();
-            let code = StartFailure::of(&msg).daemon_exit_code();
+            let code = StartFailure::of(&msg).exit_code();
             return Err(Error::StartFailed {
                 id: rec.id.clone(),
                 message: format!("{msg} (exit {code})"),

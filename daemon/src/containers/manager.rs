@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::attach::AttachWaiters;
+use super::command;
 use super::names;
 use super::record::{ContainerConfig, ContainerRecord, State};
 use super::rootfs::Paths;
@@ -24,10 +26,6 @@ use ferry_image_service::images::ImageRecord;
 use ferry_image_service::store::Store;
 use ferry_proto::docker::StartFailure;
 
-/// Attachers waiting for a created container to start: each gets the shim's output stream and
-/// a sender for its input, registered with the shim before the process starts.
-pub(crate) type AttachReady = tokio::sync::oneshot::Sender<Result<crate::shim::ShimAttach>>;
-
 #[derive(Debug)]
 pub struct Containers {
     pub(crate) store: Arc<Store>,
@@ -38,7 +36,7 @@ pub struct Containers {
     pub(crate) shims: Mutex<HashMap<String, Shim>>,
     pub(crate) changed: watch::Sender<u64>,
     pub(crate) tombstones: Mutex<HashMap<String, i32>>,
-    pub(crate) attach_waiters: Mutex<HashMap<String, Vec<AttachReady>>>,
+    pub(crate) attach_waiters: AttachWaiters,
     pub networks: Arc<ferry_network::Networks>,
 }
 
@@ -64,7 +62,7 @@ impl Containers {
             shims: Mutex::default(),
             changed: watch::channel(0).0,
             tombstones: Mutex::default(),
-            attach_waiters: Mutex::default(),
+            attach_waiters: AttachWaiters::default(),
             networks: Arc::new(networks),
         }))
     }
@@ -128,23 +126,9 @@ impl Containers {
         let run = super::bundle::run_config(&config, &id, &[], &self.paths(&id).netns)?;
         let args = spec::resolve_args(&runtime_cfg, &run)?;
         let rec = ContainerRecord {
-            id: id.clone(),
-            name,
             image_name: image.name.clone(),
-            image_id: image.config_digest.clone(),
             args,
-            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-            state: State::Created,
-            pid: 0,
-            exit_code: 0,
-            started_at: None,
-            finished_at: None,
-            restart_count: 0,
-            stopped_by_user: false,
-            runtime_used: String::new(),
-            error: String::new(),
-            net: None,
-            config,
+            ..ContainerRecord::new(id.clone(), name, config, image.config_digest.clone())
         };
         let paths = self.paths(&id);
         let prepared = self.prepare(&rec, &image, &runtime_cfg, &paths).await;
@@ -235,7 +219,14 @@ impl Containers {
             _ => {}
         }
         rec.stopped_by_user = false;
-        self.start_locked(&mut rec).await
+        let started = self.start_locked(&mut rec).await;
+        if started.is_err() && rec.config.auto_remove {
+            // As Docker: a `--rm` container that cannot start is not left behind.
+            if let Err(e) = self.remove_locked(&rec.id).await {
+                tracing::warn!(id = %rec.id, error = %e, "removing a --rm container that failed to start");
+            }
+        }
+        started
     }
 
     /// Launches a shim, creates and starts the process. Caller holds the container's lock.
@@ -247,6 +238,13 @@ impl Containers {
             let image = self.resolve_image(&rec.image_id)?;
             let cfg = self.image_runtime_config(&image)?;
             self.prepare(rec, &image, &cfg, &paths).await?;
+        }
+        if let Some(msg) = rec
+            .args
+            .first()
+            .and_then(|a| command::directory(&paths.rootfs(), a))
+        {
+            return self.failed_start(rec, None, msg).await;
         }
         self.retire_shim(&rec.id, &paths).await;
         self.net_up(rec).await?;
@@ -262,14 +260,20 @@ impl Containers {
         };
         let created = match client.create(&opts).await {
             Ok(c) => c,
-            Err(e) => return self.failed_start(rec, client, e).await,
+            Err(e) => {
+                return self
+                    .failed_start(rec, Some(client), e.runtime_message())
+                    .await
+            }
         };
         if !created.warning.is_empty() {
             tracing::warn!(id = %rec.id, warning = %created.warning, "runtime fallback");
         }
         self.hand_out_attaches(&rec.id, &client).await;
         if let Err(e) = client.start().await {
-            return self.failed_start(rec, client, e).await;
+            return self
+                .failed_start(rec, Some(client), e.runtime_message())
+                .await;
         }
         rec.state = State::Running;
         rec.pid = created.pid;
@@ -283,18 +287,19 @@ impl Containers {
         Ok(())
     }
 
-    /// A start that failed: Docker's exit codes (127 not found, 126 cannot invoke), the
-    /// container stays created (or exited), the shim goes.
+    /// A start that failed (`msg` as the runtime said it): Docker's exit codes (127 not found,
+    /// 126 cannot invoke), the container stays created (or exited), the shim goes.
     async fn failed_start(
         &self,
         rec: &mut ContainerRecord,
-        client: Shim,
-        err: Error,
+        client: Option<Shim>,
+        msg: String,
     ) -> Result<()> {
-        let msg = err.runtime_message();
-        rec.exit_code = StartFailure::of(&msg).daemon_exit_code();
+        rec.exit_code = StartFailure::of(&msg).exit_code();
         rec.error = msg.clone();
-        client.retire().await;
+        if let Some(client) = client {
+            client.retire().await;
+        }
         self.fail_attaches(&rec.id, &msg);
         self.net_down(rec).await;
         self.save(rec)?;
@@ -391,6 +396,10 @@ impl Containers {
                 "Container {} is not running",
                 rec.id
             )));
+        }
+        if sig == libc::SIGKILL {
+            // As Docker: a SIGKILL returns once the container is dead, so `kill; rm` works.
+            self.wait_not_live(&rec.id, Duration::from_secs(30)).await;
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 
 pub mod attach;
 pub mod bundle;
+mod command;
 pub mod copy;
 pub mod exec;
 pub mod inspect;

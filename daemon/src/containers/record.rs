@@ -196,6 +196,31 @@ pub struct ContainerRecord {
     pub net: Option<ferry_network::NetState>,
 }
 
+impl ContainerRecord {
+    /// A record as `create` makes it: created, never run.
+    pub fn new(id: String, name: String, config: ContainerConfig, image_id: String) -> Self {
+        ContainerRecord {
+            id,
+            name,
+            config,
+            image_name: String::new(),
+            image_id,
+            args: Vec::new(),
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            state: State::Created,
+            pid: 0,
+            exit_code: 0,
+            started_at: None,
+            finished_at: None,
+            restart_count: 0,
+            stopped_by_user: false,
+            runtime_used: String::new(),
+            error: String::new(),
+            net: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -459,23 +459,14 @@ mod tests {
 
     fn record(id: &str, state: State, pid: u32) -> ContainerRecord {
         ContainerRecord {
-            id: id.into(),
-            name: "web".into(),
-            config: ContainerConfig::default(),
-            image_name: String::new(),
-            image_id: String::new(),
-            args: Vec::new(),
-            created: String::new(),
             state,
             pid,
-            exit_code: 0,
-            started_at: None,
-            finished_at: None,
-            restart_count: 0,
-            stopped_by_user: false,
-            runtime_used: String::new(),
-            error: String::new(),
-            net: None,
+            ..ContainerRecord::new(
+                id.into(),
+                "web".into(),
+                ContainerConfig::default(),
+                String::new(),
+            )
         }
     }
 

@@ -1,6 +1,7 @@
 //! Docker's STATUS column: "Up 3 minutes", "Exited (0) 2 seconds ago", "Up 1 second (Paused)".
 
 use super::record::{ContainerRecord, State};
+use ferry_proto::docker::human_duration;
 
 pub fn status_text(c: &ContainerRecord, now: chrono::DateTime<chrono::Utc>) -> String {
     let since = |t: &Option<String>| {
@@ -24,24 +25,5 @@ pub fn status_text(c: &ContainerRecord, now: chrono::DateTime<chrono::Utc>) -> S
             human_duration(since(&c.finished_at))
         ),
         State::Dead => "Dead".into(),
-    }
-}
-
-/// Docker's `units.HumanDuration` (the CLI keeps the same rules for CREATED).
-pub fn human_duration(secs: i64) -> String {
-    let s = secs.max(0);
-    let hours = (s as f64 / 3600.0 + 0.5) as i64;
-    match s {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{s} seconds"),
-        60..=119 => "About a minute".into(),
-        120..=3599 => format!("{} minutes", s / 60),
-        _ if hours == 1 => "About an hour".into(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
-        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
-        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", s / 3600 / 24 / 365),
     }
 }

@@ -181,23 +181,13 @@ mod tests {
 
     fn record(name: &str, state: State) -> ContainerRecord {
         ContainerRecord {
-            id: "c".repeat(64),
-            name: name.into(),
-            config: Default::default(),
-            image_name: String::new(),
-            image_id: format!("sha256:{}", "a".repeat(64)),
-            args: Vec::new(),
-            created: String::new(),
             state,
-            pid: 0,
-            exit_code: 0,
-            started_at: None,
-            finished_at: None,
-            restart_count: 0,
-            stopped_by_user: false,
-            runtime_used: String::new(),
-            error: String::new(),
-            net: None,
+            ..ContainerRecord::new(
+                "c".repeat(64),
+                name.into(),
+                Default::default(),
+                format!("sha256:{}", "a".repeat(64)),
+            )
         }
     }
 

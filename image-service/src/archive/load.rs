@@ -11,7 +11,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use redb::ReadableTable;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +19,7 @@ use super::spool::{Spool, SpoolLimits};
 use crate::error::{Error, Result};
 use crate::images::refs::{familiar, put_named};
 use crate::images::{chain_ids, untagged_key, ImageRecord, LayerRecord};
-use crate::metadata::{ContentInfo, CONTENT, IMAGES, SNAPSHOTS};
+use crate::metadata::{ContentInfo, IMAGES};
 use crate::pull::reader::{ChannelReader, Chunk};
 use crate::pull::{platform_string, sync_data_root, Puller};
 use crate::store::Store;
@@ -225,23 +224,8 @@ fn commit_records(store: &Store, records: &[Vec<ImageRecord>]) -> Result<Vec<Loa
     let txn = store.meta.db().begin_write()?;
     let mut loaded = Vec::new();
     {
-        let content = txn.open_table(CONTENT)?;
-        let snapshots = txn.open_table(SNAPSHOTS)?;
-        for r in records.iter().flatten() {
-            for d in &r.blobs {
-                if content.get(d.as_str())?.is_none() {
-                    return Err(Error::Metadata(format!("image {} lacks blob {d}", r.name)));
-                }
-            }
-            for c in r.chain_ids() {
-                if snapshots.get(c)?.is_none() {
-                    return Err(Error::Metadata(format!(
-                        "image {} lacks snapshot {c}",
-                        r.name
-                    )));
-                }
-            }
-        }
+        let all: Vec<ImageRecord> = records.iter().flatten().cloned().collect();
+        crate::metadata::check_committed(&txn, &all)?;
         let mut images = txn.open_table(IMAGES)?;
         for r in records.iter().flatten() {
             loaded.push(put_record(&mut images, r)?);

@@ -34,9 +34,8 @@ pub use config::{chain_ids, ImageConfig};
 
 use crate::distribution::Reference;
 use crate::error::{Error, Result};
-use redb::ReadableTable;
 
-use crate::metadata::{Metadata, CONTENT, IMAGES, SNAPSHOTS};
+use crate::metadata::IMAGES;
 
 /// Key prefix of untagged records: `@` cannot start a reference.
 pub const UNTAGGED_PREFIX: &str = "@";
@@ -94,41 +93,6 @@ impl ImageRecord {
 /// The key of an image's untagged record.
 pub fn untagged_key(config_digest: &str) -> String {
     format!("{UNTAGGED_PREFIX}{config_digest}")
-}
-
-impl Metadata {
-    /// Writes the record if every blob and snapshot it references is committed.
-    pub fn commit_image(&self, record: &ImageRecord) -> Result<()> {
-        let txn = self.db().begin_write()?;
-        {
-            let content = txn.open_table(CONTENT)?;
-            for digest in &record.blobs {
-                if content.get(digest.as_str())?.is_none() {
-                    return Err(Error::Metadata(format!(
-                        "image {} lacks blob {digest}",
-                        record.name
-                    )));
-                }
-            }
-            let snapshots = txn.open_table(SNAPSHOTS)?;
-            for chain in record.chain_ids() {
-                if snapshots.get(chain)?.is_none() {
-                    return Err(Error::Metadata(format!(
-                        "image {} lacks snapshot {chain}",
-                        record.name
-                    )));
-                }
-            }
-        }
-        refs::put_named(&mut txn.open_table(IMAGES)?, record)?;
-        txn.commit()?;
-        Ok(())
-    }
-
-    /// Finds images by name, by full or unique short ID, or by digest reference.
-    pub fn resolve_image(&self, query: &str) -> Result<ImageRecord> {
-        resolve_in(&self.images()?, query)
-    }
 }
 
 /// Whether an image with this config digest is still recorded, read in the caller's write

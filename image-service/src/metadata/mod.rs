@@ -15,6 +15,7 @@
 //! directory exists. Writers create files first and records last; removers delete records first
 //! and files last. Whatever a crash strands on disk has no record and is removed at start.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -26,8 +27,8 @@ use crate::images::ImageRecord;
 use crate::snapshots::SnapshotInfo;
 
 pub(crate) const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
-pub(crate) const CONTENT: TableDefinition<&str, &[u8]> = TableDefinition::new("content");
-pub(crate) const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
+const CONTENT: TableDefinition<&str, &[u8]> = TableDefinition::new("content");
+const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -102,6 +103,47 @@ impl Metadata {
         Ok(())
     }
 
+    /// Writes the record if every blob and snapshot it references is committed.
+    pub fn commit_image(&self, record: &ImageRecord) -> Result<()> {
+        let txn = self.db().begin_write()?;
+        check_committed(&txn, std::slice::from_ref(record))?;
+        crate::images::refs::put_named(&mut txn.open_table(IMAGES)?, record)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Finds images by name, by full or unique short ID, or by digest reference.
+    pub fn resolve_image(&self, query: &str) -> Result<ImageRecord> {
+        crate::images::resolve_in(&self.images()?, query)
+    }
+
+    /// Drops image, content and snapshot records in one transaction (the repair's: their files
+    /// are gone).
+    pub(crate) fn remove_records(
+        &self,
+        images: &[String],
+        blobs: &HashSet<String>,
+        snapshots: &HashSet<String>,
+    ) -> Result<()> {
+        let txn = self.db().begin_write()?;
+        {
+            let mut t = txn.open_table(IMAGES)?;
+            for name in images {
+                t.remove(name.as_str())?;
+            }
+            let mut t = txn.open_table(CONTENT)?;
+            for d in blobs {
+                t.remove(d.as_str())?;
+            }
+            let mut t = txn.open_table(SNAPSHOTS)?;
+            for c in snapshots {
+                t.remove(c.as_str())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
     /// Allocates a snapshot ID: short numeric directory names keep overlay's `lowerdir=` option
     /// (one page at most) within bounds for images of 100+ layers.
     pub fn next_snapshot_id(&self) -> Result<u64> {
@@ -115,6 +157,29 @@ impl Metadata {
         txn.commit()?;
         Ok(id)
     }
+}
+
+/// Fails unless every blob and snapshot the records reference has its record, read in the
+/// transaction that will write them (a pull's or a load's commit).
+pub(crate) fn check_committed(txn: &redb::WriteTransaction, records: &[ImageRecord]) -> Result<()> {
+    let content = txn.open_table(CONTENT)?;
+    let snapshots = txn.open_table(SNAPSHOTS)?;
+    for r in records {
+        for d in &r.blobs {
+            if content.get(d.as_str())?.is_none() {
+                return Err(Error::Metadata(format!("image {} lacks blob {d}", r.name)));
+            }
+        }
+        for c in r.chain_ids() {
+            if snapshots.get(c)?.is_none() {
+                return Err(Error::Metadata(format!(
+                    "image {} lacks snapshot {c}",
+                    r.name
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 // Row codecs: every owner of a table in this database (here and in ferryd) stores JSON rows
