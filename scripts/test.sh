@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: lint, build once, run every test (unit and end to end,
-# against a real docker-registry, ferryd, crun and runc) in parallel.
+# against a real docker-registry, ferryd, crun and runc) in parallel, then check that they left
+# nothing on the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -8,8 +9,12 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --bins --locked
 export FERRY_BIN_DIR="$PWD/target/debug"
+status=0
 if cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run --workspace --locked --no-fail-fast --test-threads 4
+    cargo nextest run --workspace --locked --no-fail-fast --test-threads 4 || status=$?
 else
-    cargo test --workspace --locked --no-fail-fast -- --test-threads 4
+    cargo test --workspace --locked --no-fail-fast -- --test-threads 4 || status=$?
 fi
+# Tests leave nothing behind, passing or failing: a leftover fails the suite.
+bash scripts/leftovers.sh || status=1
+exit "$status"

@@ -269,6 +269,35 @@ fn no_matching_platform_commits_nothing() {
 }
 
 #[test]
+fn a_single_platform_image_of_another_platform_is_refused_warm_or_cold() {
+    let env = env();
+    let reference = env.push(&fixtures::busybox(), "single/arch:1");
+    let wanted = format!("linux/{}", fixtures::foreign_arch());
+    // Cold: the config says another platform; nothing is committed.
+    let cold = env
+        .daemon()
+        .ferry(&["pull", "--platform", &wanted, &reference]);
+    assert_eq!(cold.code, Some(1), "{cold:?}");
+    assert!(
+        cold.stderr
+            .contains("does not match the specified platform"),
+        "{}",
+        cold.stderr
+    );
+    assert_store_empty(env.daemon());
+    // Warm: present, yet not "up to date" for another platform.
+    env.ok(&["pull", &reference]);
+    let warm = env
+        .daemon()
+        .ferry(&["pull", "--platform", &wanted, &reference]);
+    assert_eq!(warm.code, Some(1), "{warm:?}");
+    assert!(warm.stderr.contains(&wanted), "{}", warm.stderr);
+    let host = format!("linux/{}", fixtures::host_arch());
+    let same = env.ok(&["pull", "--platform", &host, &reference]);
+    assert!(same.contains("Image is up to date"), "{same}");
+}
+
+#[test]
 fn traversal_and_hardlink_escapes_are_refused_and_commit_nothing() {
     let env = env();
     for (name, img) in [

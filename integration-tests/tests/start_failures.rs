@@ -1,5 +1,5 @@
 //! What a Docker user's careless commands do: a command that cannot run, a `--rm` container that
-//! never started, `kill` followed at once by `rm`. Docker 28's exit codes and messages.
+//! never started, `kill` followed at once by `rm`, `exec -d`. Docker 28's exit codes and messages.
 
 use ferry_integration_tests::Env;
 
@@ -39,4 +39,16 @@ fn kill_returns_once_the_container_is_dead_so_rm_follows() {
     env.ok(&["rm", "victim"]);
     let ps = env.ok(&["ps", "-a", "--format", "{{.Names}}"]);
     assert!(!ps.lines().any(|n| n == "victim"), "{ps}");
+}
+
+#[test]
+fn exec_detached_returns_while_its_process_runs() {
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
+    env.ok(&["run", "-d", "--name", "host", &image, "sleep", "300"]);
+    // Were `exec -d` to wait for its process, it would return only after the sleep ended, and
+    // `top` would no longer list it.
+    env.ok(&["exec", "-d", "host", "sleep", "567"]);
+    let top = env.ok(&["top", "host"]);
+    assert!(top.contains("sleep 567"), "{top}");
 }

@@ -261,10 +261,22 @@ impl pb::containers_server::Containers for ContainersService {
             workdir: c.workdir,
             user: c.user,
             tty: c.tty,
-            stdin: c.stdin,
+            stdin: c.stdin && !c.detach,
             privileged: c.privileged,
         };
         let (attach, session) = self.inner.exec(&first.id, cfg).await.map_err(st)?;
+        if c.detach {
+            // `exec -d` returns once the process runs; its output goes only to nowhere, as in
+            // Docker, and a task reaps it.
+            tokio::spawn(async move {
+                let mut out = Box::pin(output_stream(attach));
+                while out.next().await.is_some() {}
+                if let Err(e) = session.finish().await {
+                    tracing::debug!(error = %e, "detached exec");
+                }
+            });
+            return Ok(Response::new(Box::pin(futures::stream::empty())));
+        }
         forward_input(input, attach.input.clone(), |m| {
             m.input.map(conv::exec_input)
         });

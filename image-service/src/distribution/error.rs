@@ -128,6 +128,17 @@ pub enum DistributionError {
         available: Vec<String>,
     },
 
+    /// `--platform` asked for one platform and the reference names a single image of another.
+    #[error("image with reference {reference} was found but does not match the specified platform: wanted {wanted}, actual: {actual}")]
+    PlatformMismatch {
+        /// The reference pulled.
+        reference: String,
+        /// The platform asked for.
+        wanted: String,
+        /// The image's own (its config's).
+        actual: String,
+    },
+
     /// A manifest that parses but breaks the spec (bad digest, negative size…).
     #[error("invalid manifest: {reason}")]
     InvalidManifest {

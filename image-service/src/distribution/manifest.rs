@@ -381,6 +381,14 @@ fn acceptable_variants(want: &Platform) -> Vec<Option<String>> {
     }
 }
 
+/// Whether an image of platform `have` serves `want`, by the rules an index entry is chosen by.
+pub fn platform_serves(have: &Platform, want: &Platform) -> bool {
+    let (have, want) = (have.normalized(), want.normalized());
+    have.os == want.os
+        && have.architecture == want.architecture
+        && acceptable_variants(&want).contains(&have.variant)
+}
+
 /// Picks the index entry for `want`: exact os/arch, then the best variant.
 pub fn select_platform<'a>(
     manifests: &'a [Descriptor],

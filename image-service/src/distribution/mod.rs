@@ -48,9 +48,9 @@ pub use auth::{docker_config_path, load_credentials, load_credentials_from, Cred
 pub use error::{BoxError, DistributionError};
 pub use login::{parse_challenge, Challenge, SearchHit};
 pub use manifest::{
-    parse_manifest, select_platform, sha256_digest, validate_digest, Descriptor, Manifest,
-    Platform, ACCEPTED_MEDIA_TYPES, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2, DOCKER_SCHEMA1,
-    DOCKER_SCHEMA1_SIGNED, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST,
+    parse_manifest, platform_serves, select_platform, sha256_digest, validate_digest, Descriptor,
+    Manifest, Platform, ACCEPTED_MEDIA_TYPES, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2,
+    DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST,
 };
 pub use push::{Mount, PushTarget};
 pub use reference::Reference;

@@ -20,8 +20,8 @@ use tracing::{info_span, Instrument};
 use crate::config::Config;
 use crate::content::sha256_hex;
 use crate::distribution::{
-    select_platform, Descriptor, FetchedManifest, Manifest, Platform, Reference, RegistryClient,
-    MAX_MANIFEST_BYTES,
+    platform_serves, select_platform, Descriptor, FetchedManifest, Manifest, Platform, Reference,
+    RegistryClient, MAX_MANIFEST_BYTES,
 };
 use crate::error::{Error, Result};
 use crate::images::{chain_ids, ImageConfig, ImageRecord, LayerRecord};
@@ -84,6 +84,8 @@ struct Resolved {
     config: Descriptor,
     layers: Vec<Descriptor>,
     platform: Platform,
+    /// `--platform` was given: a single-platform image must then be of that platform.
+    explicit: bool,
 }
 
 pub(crate) type Events = mpsc::Sender<PullEvent>;
@@ -114,6 +116,7 @@ impl Puller {
         cancel: CancellationToken,
     ) -> Result<PullOutcome> {
         let reference = Reference::parse(reference)?;
+        let explicit = !platform.is_empty();
         let platform = match platform {
             "" => Platform::host(),
             p => Platform::parse(p)?,
@@ -121,7 +124,7 @@ impl Puller {
         let span = info_span!("pull", reference = %reference, platform = %platform_string(&platform), digest = tracing::field::Empty);
         let res = async {
             let resolved = tokio::select! {
-                r = self.resolve(reference, platform) => r?,
+                r = self.resolve(reference, platform, explicit) => r?,
                 () = cancel.cancelled() => return Err(Error::Cancelled),
             };
             if let Some(done) = self.up_to_date(&resolved)? {
@@ -141,7 +144,12 @@ impl Puller {
         res
     }
 
-    async fn resolve(&self, reference: Reference, platform: Platform) -> Result<Resolved> {
+    async fn resolve(
+        &self,
+        reference: Reference,
+        platform: Platform,
+        explicit: bool,
+    ) -> Result<Resolved> {
         let top = self
             .registry
             .fetch_manifest(&reference)
@@ -180,6 +188,7 @@ impl Puller {
             config,
             layers,
             platform,
+            explicit,
         })
     }
 
@@ -190,6 +199,13 @@ impl Puller {
         };
         if img.target_digest != r.top.digest || img.manifest_digest != r.manifest.digest {
             return Ok(None);
+        }
+        if r.explicit {
+            let raw = self
+                .store
+                .content
+                .read_small(&img.config_digest, MAX_MANIFEST_BYTES as u64)?;
+            check_platform(r, &ImageConfig::parse(&img.config_digest, &raw)?)?;
         }
         Ok(Some(outcome(r, &img.config_digest, true)))
     }
@@ -202,6 +218,7 @@ impl Puller {
     ) -> Result<PullOutcome> {
         let config_bytes = self.config_blob(&r).await?;
         let config = ImageConfig::parse(&r.config.digest, &config_bytes)?;
+        check_platform(&r, &config)?;
         if config.rootfs.diff_ids.len() != r.layers.len() {
             return Err(Error::InvalidConfig {
                 digest: r.config.digest.clone(),
@@ -378,6 +395,29 @@ pub fn short_id(digest: &str) -> String {
     sha256_hex(digest)
         .map(|h| h[..12].to_string())
         .unwrap_or_else(|| digest.to_string())
+}
+
+/// Docker refuses a single-platform image of another platform when `--platform` named one (an
+/// index was already chosen from by platform).
+fn check_platform(r: &Resolved, config: &ImageConfig) -> Result<()> {
+    if !r.explicit || !matches!(r.top.manifest, Manifest::Image { .. }) {
+        return Ok(());
+    }
+    let have = Platform {
+        os: config.os.clone(),
+        architecture: config.architecture.clone(),
+        variant: config.variant.clone(),
+    };
+    if platform_serves(&have, &r.platform) {
+        return Ok(());
+    }
+    Err(Error::Distribution(
+        crate::distribution::DistributionError::PlatformMismatch {
+            reference: r.reference.to_string(),
+            wanted: platform_string(&r.platform),
+            actual: platform_string(&have),
+        },
+    ))
 }
 
 pub fn platform_string(p: &Platform) -> String {

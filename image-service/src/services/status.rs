@@ -65,7 +65,7 @@ fn distribution_code(d: &D) -> Code {
         D::Unauthorized { .. } => Code::Unauthenticated,
         D::Denied { .. } => Code::PermissionDenied,
         D::ManifestNotFound { .. } | D::BlobNotFound { .. } => Code::NotFound,
-        D::NoMatchingPlatform { .. } => Code::NotFound,
+        D::NoMatchingPlatform { .. } | D::PlatformMismatch { .. } => Code::NotFound,
         D::ManifestTooLarge { .. } | D::BlobTooLarge { .. } => Code::ResourceExhausted,
         D::UnsupportedMediaType { .. } | D::InvalidManifest { .. } => Code::InvalidArgument,
         D::DigestMismatch { .. } | D::SizeMismatch { .. } => Code::DataLoss,
