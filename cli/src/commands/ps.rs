@@ -227,7 +227,7 @@ fn row(c: &Container, trunc: bool, now: i64) -> Value {
     labels.sort();
     json!({
         "Command": command_column(&c.command, trunc),
-        "CreatedAt": created_at(c.created),
+        "CreatedAt": crate::render::time::go_time_string(c.created),
         "ID": id,
         "Image": c.image,
         "Labels": labels.join(","),
@@ -258,14 +258,6 @@ pub(crate) fn ports_column(ports: &[ferry_proto::containers::v1::PortBinding]) -
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn created_at(unix: i64) -> String {
-    use chrono::TimeZone;
-    match chrono::Local.timestamp_opt(unix, 0).single() {
-        Some(t) => t.format("%Y-%m-%d %H:%M:%S %z %Z").to_string(),
-        None => String::new(),
-    }
 }
 
 fn header_name(field: &str) -> String {
