@@ -7,8 +7,9 @@ mod io;
 mod opts;
 mod prompt;
 mod render;
+mod usage;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use commands::{
     attach::AttachArgs,
@@ -280,35 +281,19 @@ async fn verb(host: &str, v: ContainerVerb) -> anyhow::Result<i32> {
     }
 }
 
-/// Usage errors: help and version as clap prints them; the image verbs keep clap's status 2;
-/// the container verbs exit 125 as Docker's CLI does for a bad flag.
+/// A usage error, printed and numbered as Docker's (see `usage.rs`).
 fn exit_usage(e: &clap::Error) -> ! {
-    use clap::error::ErrorKind;
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let clap_status = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
-        || matches!(
-            verb_of(&args),
-            None | Some(
-                "pull"
-                    | "push"
-                    | "login"
-                    | "logout"
-                    | "search"
-                    | "images"
-                    | "image"
-                    | "rmi"
-                    | "tag"
-                    | "history"
-                    | "system"
-                    | "save"
-                    | "load"
-            )
-        );
-    if clap_status {
-        e.exit();
+    match usage::explain(&Cli::command(), &args, e) {
+        usage::Usage::Clap(code) => {
+            let _ = e.print();
+            std::process::exit(code)
+        }
+        usage::Usage::Text(text, code) => {
+            eprintln!("{text}");
+            std::process::exit(code)
+        }
     }
-    let _ = e.print();
-    std::process::exit(125)
 }
 
 /// The subcommand named in argv, skipping the global `-H/--host` option.
@@ -528,6 +513,8 @@ mod tests {
             &["run", "--log-opt", "max-file=0", "busybox"],
             &["run", "--cpus", "x", "busybox"],
             &["run"],
+            &["run", "--bogus", "busybox"],
+            &["create", "-Z", "busybox"],
         ] {
             assert!(parse(argv).is_err(), "{argv:?}");
         }

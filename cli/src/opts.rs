@@ -124,12 +124,14 @@ pub(crate) struct CreateFlags {
     #[arg(long, action = ArgAction::Help)]
     pub(crate) help: Option<bool>,
     /// IMAGE [COMMAND] [ARG...]
+    // No `allow_hyphen_values`: that made `--bogus` the image. As Docker's
+    // `SetInterspersed(false)`, flags end at the image; `trailing_var_arg` keeps the command's
+    // own flags (`ls -l --rm`) as values.
     #[arg(
         value_name = "IMAGE [COMMAND] [ARG...]",
         required = true,
         num_args = 1..,
-        trailing_var_arg = true,
-        allow_hyphen_values = true
+        trailing_var_arg = true
     )]
     pub(crate) args: Vec<String>,
 }

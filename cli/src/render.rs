@@ -6,6 +6,7 @@ pub(crate) use ferry_proto::docker::human_duration;
 pub(crate) mod format;
 pub(crate) mod progress;
 pub(crate) mod template;
+pub(crate) mod time;
 
 /// Docker's `units.HumanSizeWithPrecision(size, 3)`: 999B, 13.3kB, 4.26MB.
 pub(crate) fn human_size(bytes: u64) -> String {

@@ -66,6 +66,9 @@ impl ExecArgs {
 }
 
 pub(crate) async fn run(host: &str, args: ExecArgs) -> anyhow::Result<i32> {
+    if !args.detach {
+        crate::io::tty::check_stdin_tty(args.interactive, args.tty)?;
+    }
     let keys = attach::detach_keys(args.detach_keys.as_deref())?;
     let mut client = ContainersClient::new(crate::client::connect(host).await?);
     let config = args.config(&ProcessEnv);

@@ -81,11 +81,10 @@ fn server_key(server: Option<&str>) -> String {
 
 /// User and password from the flags, stdin, or prompts on a terminal (as `docker login`).
 fn credentials(args: &LoginArgs) -> anyhow::Result<(String, String)> {
-    let tty = std::io::stdin().is_terminal();
+    check_flags(args, std::io::stdin().is_terminal())?;
     let username = match &args.username {
         Some(u) => u.clone(),
-        None if tty && !args.password_stdin => prompt::line("Username: ")?,
-        None => anyhow::bail!("Must provide --username with --password-stdin"),
+        None => prompt::line("Username: ")?,
     };
     let password = if args.password_stdin {
         let mut s = String::new();
@@ -94,15 +93,27 @@ fn credentials(args: &LoginArgs) -> anyhow::Result<(String, String)> {
     } else if let Some(p) = &args.password {
         eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
         p.clone()
-    } else if tty {
-        prompt_hidden("Password: ")?
     } else {
-        anyhow::bail!("Error: Cannot perform an interactive login from a non TTY device");
+        prompt_hidden("Password: ")?
     };
     if username.is_empty() || password.is_empty() {
         anyhow::bail!("Error: Username and password are required");
     }
     Ok((username, password))
+}
+
+/// Docker's order: `--password-stdin` needs `-u` first (`verifyLoginOptions`); then whatever
+/// the flags leave out must be prompted for, and a prompt needs a terminal (`loginUser`).
+fn check_flags(args: &LoginArgs, tty: bool) -> anyhow::Result<()> {
+    if args.password_stdin && args.username.is_none() {
+        anyhow::bail!("Must provide --username with --password-stdin");
+    }
+    let prompts = args.username.is_none() || (args.password.is_none() && !args.password_stdin);
+    if prompts && !tty {
+        // Docker's text starts with "Error: " itself.
+        anyhow::bail!("Error: Cannot perform an interactive login from a non TTY device");
+    }
+    Ok(())
 }
 
 /// Reads a line with echo off; echo is restored even if reading fails.
@@ -216,7 +227,41 @@ fn base64(input: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Login {
+        #[command(flatten)]
+        args: LoginArgs,
+    }
+
+    fn check(argv: &[&str], tty: bool) -> Result<(), String> {
+        let argv = std::iter::once("login").chain(argv.iter().copied());
+        let login = Login::try_parse_from(argv).expect("parse");
+        check_flags(&login.args, tty).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn without_a_terminal_only_complete_flags_log_in() {
+        let no_tty = "Error: Cannot perform an interactive login from a non TTY device";
+        for argv in [
+            &["host"][..],
+            &["-u", "me", "host"],
+            &["-p", "pw", "host"],
+            &[],
+        ] {
+            assert_eq!(check(argv, false), Err(no_tty.into()), "{argv:?}");
+            assert_eq!(check(argv, true), Ok(()), "{argv:?} on a terminal");
+        }
+        assert_eq!(check(&["-u", "me", "-p", "pw", "host"], false), Ok(()));
+        assert_eq!(check(&["-u", "me", "--password-stdin"], false), Ok(()));
+        assert_eq!(
+            check(&["--password-stdin", "host"], false),
+            Err("Must provide --username with --password-stdin".into())
+        );
+    }
 
     #[test]
     fn base64_matches_the_standard_alphabet() {

@@ -78,7 +78,9 @@ fn select(mut list: Vec<Container>, args: &PsArgs, filters: &Filters) -> Vec<Con
         (all || matches!(c.state.as_str(), "running" | "paused" | "restarting"))
             && filters.matches(c)
     });
-    list.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+    // `created` is whole seconds, but ferryd lists newest first by its nanosecond timestamp:
+    // a stable sort keeps its order among containers created in the same second.
+    list.sort_by_key(|c| std::cmp::Reverse(c.created));
     if let Ok(n) = usize::try_from(limit) {
         list.truncate(n);
     }
@@ -227,7 +229,7 @@ fn row(c: &Container, trunc: bool, now: i64) -> Value {
     labels.sort();
     json!({
         "Command": command_column(&c.command, trunc),
-        "CreatedAt": created_at(c.created),
+        "CreatedAt": crate::render::time::go_time_string(c.created),
         "ID": id,
         "Image": c.image,
         "Labels": labels.join(","),
@@ -258,14 +260,6 @@ pub(crate) fn ports_column(ports: &[ferry_proto::containers::v1::PortBinding]) -
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn created_at(unix: i64) -> String {
-    use chrono::TimeZone;
-    match chrono::Local.timestamp_opt(unix, 0).single() {
-        Some(t) => t.format("%Y-%m-%d %H:%M:%S %z %Z").to_string(),
-        None => String::new(),
-    }
 }
 
 fn header_name(field: &str) -> String {
@@ -345,6 +339,19 @@ mod tests {
             a: PsArgs,
         }
         W::parse_from(std::iter::once("ps").chain(argv.iter().copied())).a
+    }
+
+    #[test]
+    fn same_second_keeps_the_daemons_newest_first_order() {
+        // As ferryd lists them: "b" was created after "a", in the same second.
+        let list = vec![
+            container("b", "second", "alpine", "created", 10),
+            container("a", "first", "alpine", "created", 10),
+            container("c", "older", "alpine", "created", 9),
+        ];
+        let shown = select(list, &args(&["-a"]), &Filters::default());
+        let names: Vec<&str> = shown.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["second", "first", "older"]);
     }
 
     #[test]

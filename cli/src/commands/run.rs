@@ -14,6 +14,7 @@ use tonic::Code;
 use super::attach::{self, Client, Plan};
 use super::ps::familiar_with_tag;
 use crate::errors::{self, Failed};
+use crate::io::tty::check_stdin_tty;
 use crate::opts::{CreateFlags, ProcessEnv};
 
 #[derive(Debug, Args)]
@@ -56,6 +57,10 @@ pub(crate) struct StartArgs {
 }
 
 pub(crate) async fn run(host: &str, args: RunArgs) -> anyhow::Result<i32> {
+    // Before anything is created, and a plain error (exit 1), as Docker's `runRun`.
+    if !args.detach {
+        check_stdin_tty(args.flags.interactive, args.flags.tty)?;
+    }
     Ok(match run_inner(host, &args).await {
         Ok(code) => code,
         Err(f) => errors::report_failed(&f, "run"),

@@ -1,6 +1,7 @@
 //! `ferry save` / `ferry image save [-o FILE] IMAGE...`: the daemon's archive, streamed to a file
 //! or to stdout. As Docker, it refuses to write a binary tar to a terminal, and `-o` writes to a
-//! temporary file beside FILE that replaces it only once the whole archive arrived.
+//! temporary file beside FILE that replaces it only once the whole archive arrived. A closed
+//! stdout ends it as it ends `docker save`: killed by SIGPIPE, nothing printed.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -39,8 +40,15 @@ pub(crate) async fn run(host: &str, args: SaveArgs) -> anyhow::Result<i32> {
     match res {
         Ok(Ok(())) => Ok(0),
         Ok(Err(st)) => failed(&st),
+        Err(e) if args.output.is_none() && is_broken_pipe(&e) => crate::io::die_of_sigpipe(),
         Err(e) => Err(e),
     }
+}
+
+/// The reader of our stdout went away (`save IMAGE | head -c 0`).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 fn failed(st: &tonic::Status) -> anyhow::Result<i32> {

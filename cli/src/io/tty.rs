@@ -9,6 +9,29 @@ use std::os::fd::AsFd;
 
 use nix::sys::termios::{self, SetArg, Termios};
 
+/// `run -it` / `exec -it` with stdin redirected: Docker refuses before creating anything.
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error("the input device is not a TTY")]
+pub(crate) struct NotATty;
+
+/// Docker's `In.CheckTty`: a TTY with stdin attached needs stdin to be a terminal, or the
+/// keys typed could not reach the container's terminal as typed.
+pub(crate) fn check_tty(
+    attach_stdin: bool,
+    tty: bool,
+    stdin_is_terminal: bool,
+) -> Result<(), NotATty> {
+    if tty && attach_stdin && !stdin_is_terminal {
+        return Err(NotATty);
+    }
+    Ok(())
+}
+
+/// [`check_tty`] against the real stdin.
+pub(crate) fn check_stdin_tty(attach_stdin: bool, tty: bool) -> Result<(), NotATty> {
+    check_tty(attach_stdin, tty, std::io::stdin().is_terminal())
+}
+
 /// The terminal in raw mode until dropped.
 #[derive(Debug)]
 pub(crate) struct RawMode {
@@ -53,4 +76,18 @@ pub(crate) fn window_size() -> Option<(u32, u32)> {
             (rc == 0 && ws.ws_row > 0 && ws.ws_col > 0)
                 .then(|| (u32::from(ws.ws_row), u32::from(ws.ws_col)))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tty_with_stdin_needs_a_terminal() {
+        assert_eq!(check_tty(true, true, false), Err(NotATty));
+        assert_eq!(NotATty.to_string(), "the input device is not a TTY");
+        assert_eq!(check_tty(true, true, true), Ok(()));
+        assert_eq!(check_tty(false, true, false), Ok(()), "-t alone");
+        assert_eq!(check_tty(true, false, false), Ok(()), "-i alone");
+    }
 }
