@@ -345,6 +345,7 @@ mod tests {
             source: src.into(),
             destination: dst.into(),
             read_only: ro,
+            create_source: false,
         }
     }
 
@@ -409,7 +410,11 @@ mod tests {
                     assert_eq!(
                         c.mounts,
                         [
-                            mount("bind", "/h", "/c", true),
+                            // `-v` creates a missing host directory, as Docker's does.
+                            Mount {
+                                create_source: true,
+                                ..mount("bind", "/h", "/c", true)
+                            },
                             mount("volume", "data", "/d", false),
                             mount("tmpfs", "", "/t", false),
                         ]

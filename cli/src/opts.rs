@@ -316,6 +316,7 @@ fn volume_to_mount(v: &VolumeSpec, env: &dyn Env) -> Result<Mount, OptsError> {
         source,
         destination: v.destination.clone(),
         read_only: v.read_only,
+        create_source: kind == "bind",
     })
 }
 

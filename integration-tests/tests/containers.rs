@@ -140,7 +140,14 @@ fn names_conflict_and_bad_input_change_nothing() {
     let dup = env.ferry(&["run", "--name", "one", &image, "true"]);
     assert_eq!(dup.code, Some(125), "{dup:?}");
     assert!(dup.stderr.contains("is already in use"), "{}", dup.stderr);
-    let bad_mount = env.ferry(&["run", "-v", "/nonexistent/ferry-src:/data", &image, "true"]);
+    // `--mount` refuses a missing host path (`-v` creates it, see start_failures.rs).
+    let bad_mount = env.ferry(&[
+        "run",
+        "--mount",
+        "type=bind,src=/nonexistent/ferry-src,dst=/data",
+        &image,
+        "true",
+    ]);
     assert_eq!(bad_mount.code, Some(125));
     assert!(
         bad_mount.stderr.contains("bind source path does not exist"),

@@ -52,3 +52,23 @@ fn exec_detached_returns_while_its_process_runs() {
     let top = env.ok(&["top", "host"]);
     assert!(top.contains("sleep 567"), "{top}");
 }
+
+#[test]
+fn a_missing_host_path_is_created_for_v_as_docker_does() {
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
+    let dir = ferry_integration_tests::var_tmpdir("ferry-bind-");
+    let host = dir.path().join("made/by/run");
+    let spec = format!("{}:/data", host.display());
+    env.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &spec,
+        &image,
+        "sh",
+        "-c",
+        "echo hi > /data/f",
+    ]);
+    assert_eq!(std::fs::read_to_string(host.join("f")).unwrap(), "hi\n");
+}

@@ -27,10 +27,14 @@ where
     S: Stream<Item = Result<W::Event, tonic::Status>> + Unpin,
     W: Watch,
 {
+    // One listener for the whole loop: a new `ctrl_c()` per turn would miss a Ctrl-C that lands
+    // between two turns (tokio delivers a signal only to listeners that exist when it arrives).
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
         let next = tokio::select! {
             n = stream.next() => n,
-            _ = tokio::signal::ctrl_c() => {
+            _ = &mut ctrl_c => {
                 view.abandon();
                 // Dropping the stream cancels the call; ferryd then undoes or stops the work.
                 drop(stream);

@@ -61,7 +61,8 @@ pub(crate) fn run_config(
     })
 }
 
-/// Bind sources must exist (Docker refuses a missing one); named volumes live under
+/// Bind sources must exist (`--mount` refuses a missing one; `-v` creates it, as Docker's
+/// does, a directory); named volumes live under
 /// `<data-root>/volumes/<name>/_data` and are created on first use.
 fn mounts(c: &ContainerConfig, data_root: &Path) -> Result<Vec<MountSpec>> {
     c.mounts
@@ -76,6 +77,9 @@ fn mounts(c: &ContainerConfig, data_root: &Path) -> Result<Vec<MountSpec>> {
             let source = match kind {
                 MountKind::Bind => {
                     let p = PathBuf::from(&m.source);
+                    if p.is_absolute() && !p.exists() && m.create_source {
+                        std::fs::create_dir_all(&p).map_err(|e| Error::io("create", &p, e))?;
+                    }
                     if !p.is_absolute() || !p.exists() {
                         return Err(Error::InvalidArgument(format!(
                             "invalid mount config for type \"bind\": bind source path does not exist: {}",
@@ -192,6 +196,7 @@ mod tests {
                 source: "/nonexistent/ferry".into(),
                 destination: "/x".into(),
                 read_only: false,
+                create_source: false,
             }],
             ..Default::default()
         };

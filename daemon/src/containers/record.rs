@@ -166,6 +166,9 @@ pub struct MountConfig {
     pub source: String,
     pub destination: String,
     pub read_only: bool,
+    /// `-v HOST:CTR`: a missing host directory is created (`--mount` refuses it), as Docker.
+    #[serde(default)]
+    pub create_source: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

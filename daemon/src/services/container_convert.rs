@@ -18,6 +18,7 @@ pub(super) fn config(c: pb::ContainerConfig) -> Result<ContainerConfig> {
             source: m.source,
             destination: m.destination,
             read_only: m.read_only,
+            create_source: m.create_source,
         })
         .collect();
     Ok(ContainerConfig {

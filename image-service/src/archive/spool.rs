@@ -167,8 +167,20 @@ impl Spool {
     }
 }
 
+/// The tar crate quotes the bad header's fields in its errors; for a file that is no tar at all
+/// (`load -i /etc/passwd`) that is the file's first line, which must not reach the user. Only
+/// what went wrong is kept.
 fn bad_tar(e: io::Error) -> Error {
-    Error::InvalidArchive(format!("reading the tar: {e}"))
+    let msg = e.to_string();
+    let what: String = msg
+        .split([':', '\n'])
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(120)
+        .collect();
+    Error::InvalidArchive(format!("reading the tar: {what}"))
 }
 
 /// The entry's path, normalized (no `.` components, no leading `./`), or an error for anything
@@ -371,6 +383,18 @@ mod tests {
             let err = with_link(name, target, Symlink).unwrap_err();
             assert!(matches!(err, Error::InvalidArchive(_)), "{err}");
         }
+    }
+
+    #[test]
+    fn a_file_that_is_no_tar_is_refused_without_echoing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut passwd =
+            b"root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin\n".to_vec();
+        passwd.resize(2048, b'\n');
+        let err = Spool::read(dir.path(), &passwd[..], &SpoolLimits::default()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("invalid archive: reading the tar"), "{msg}");
+        assert!(!msg.contains("root") && !msg.contains("daemon"), "{msg}");
     }
 
     #[test]
