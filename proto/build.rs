@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "ferry/shim/v1/shim.proto",
         "ferry/networks/v1/networks.proto",
         "ferry/system/v1/system.proto",
+        "ferry/volumes/v1/volumes.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");

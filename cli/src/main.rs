@@ -79,6 +79,9 @@ enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(commands::volume::VolumeCommand),
     /// Manage networks
     #[command(subcommand)]
     Network(commands::network::NetworkCommand),
@@ -240,6 +243,7 @@ async fn run(cli: Cli) -> i32 {
         Command::Image(ImageCommand::Prune(a)) => commands::prune::run(&cli.host, a).await,
         Command::System(SystemCommand::Df(a)) => commands::df::run(&cli.host, a).await,
         Command::Network(c) => commands::network::run(&cli.host, c).await,
+        Command::Volume(c) => commands::volume::run(&cli.host, c).await,
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => {
             commands::ps::run(&cli.host, a).await
         }

@@ -5,6 +5,7 @@
 //!               builder, root filesystems, lifecycle, exec, logs, stats, copy
 //! shim/         launching ferry-shim and the typed client ferryd talks to it through
 //! usage         `system df`: the image service's figures plus containers and volumes
+//! volumes       named volumes under `<data-root>/volumes/` (the local driver's layout)
 //! metrics       the Prometheus registry ferryd serves (the pull's figures registered in it)
 //! services/     thin gRPC translators: containers, networks, system (images is the image
 //!               service's own)
@@ -21,5 +22,6 @@ pub mod metrics;
 pub mod services;
 pub mod shim;
 pub mod usage;
+pub mod volumes;
 
 pub use error::{Error, Result};

@@ -14,7 +14,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use ferry_daemon::containers::{ContainerUsers, Containers};
 use ferry_daemon::metrics::Metrics;
-use ferry_daemon::services::{ContainersService, NetworksService, SystemService};
+use ferry_daemon::services::{ContainersService, NetworksService, SystemService, VolumesService};
 use ferry_image_service::config::Config;
 use ferry_image_service::distribution::{RegistryClient, RegistryConfig};
 use ferry_image_service::pull::Puller;
@@ -25,6 +25,7 @@ use ferry_proto::containers::v1::containers_server::ContainersServer;
 use ferry_proto::images::v1::images_server::ImagesServer;
 use ferry_proto::networks::v1::networks_server::NetworksServer;
 use ferry_proto::system::v1::system_server::SystemServer;
+use ferry_proto::volumes::v1::volumes_server::VolumesServer;
 use ferry_telemetry::{ServerLayer, Telemetry};
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
@@ -173,6 +174,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .layer(metrics.rpc_layer())
         .add_service(ImagesServer::new(ImagesService::new(puller)))
         .add_service(ContainersServer::new(ContainersService::new(Arc::clone(
+            &containers,
+        ))))
+        .add_service(VolumesServer::new(VolumesService::new(Arc::clone(
             &containers,
         ))))
         .add_service(NetworksServer::new(NetworksService::new(containers)))

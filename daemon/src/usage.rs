@@ -47,35 +47,20 @@ pub fn disk_usage(store: &Store, containers: &Containers) -> Result<DiskUsage> {
     Ok(DiskUsage {
         images,
         containers: usage,
-        volumes: volumes(containers.data_root(), &records),
+        volumes: volumes(containers)?,
     })
 }
 
-fn volumes(data_root: &Path, containers: &[ContainerRecord]) -> Vec<VolumeUsage> {
-    let dir = data_root.join("volumes");
-    let Ok(rd) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let links = containers
-            .iter()
-            .filter(|c| {
-                c.config
-                    .mounts
-                    .iter()
-                    .any(|m| m.kind == "volume" && m.source == name)
-            })
-            .count() as u64;
-        out.push(VolumeUsage {
-            size: dir_size(&e.path().join("_data")),
-            name,
-            links,
-        });
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
+fn volumes(containers: &Containers) -> Result<Vec<VolumeUsage>> {
+    Ok(containers
+        .volume_list()?
+        .into_iter()
+        .map(|(v, users)| VolumeUsage {
+            size: dir_size(&containers.volumes.data_dir(&v.name)),
+            name: v.name,
+            links: users.len() as u64,
+        })
+        .collect())
 }
 
 /// Bytes of regular files under `dir`, each inode counted once, symlinks not followed (as

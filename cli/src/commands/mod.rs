@@ -24,3 +24,4 @@ pub(crate) mod search;
 pub(crate) mod stats;
 pub(crate) mod tag;
 pub(crate) mod top;
+pub(crate) mod volume;

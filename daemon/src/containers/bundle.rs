@@ -1,5 +1,6 @@
 //! The OCI bundle of a container: flags → `RunConfig` → `config.json` (see `spec`).
 
+use crate::volumes::Volumes;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -62,9 +63,8 @@ pub(crate) fn run_config(
 }
 
 /// Bind sources must exist (`--mount` refuses a missing one; `-v` creates it, as Docker's
-/// does, a directory); named volumes live under
-/// `<data-root>/volumes/<name>/_data` and are created on first use.
-fn mounts(c: &ContainerConfig, data_root: &Path) -> Result<Vec<MountSpec>> {
+/// does, a directory); named volumes are created on first use and seeded from the image.
+fn mounts(c: &ContainerConfig, volumes: &Volumes, rootfs: &Path) -> Result<Vec<MountSpec>> {
     c.mounts
         .iter()
         .map(|m| {
@@ -88,7 +88,7 @@ fn mounts(c: &ContainerConfig, data_root: &Path) -> Result<Vec<MountSpec>> {
                     }
                     p
                 }
-                MountKind::Volume => volume_dir(data_root, &m.source)?,
+                MountKind::Volume => volume_dir(volumes, &m.source, rootfs, &m.destination)?,
                 MountKind::Tmpfs => PathBuf::new(),
             };
             Ok(MountSpec { source, destination: m.destination.clone(), read_only: m.read_only, kind })
@@ -96,14 +96,13 @@ fn mounts(c: &ContainerConfig, data_root: &Path) -> Result<Vec<MountSpec>> {
         .collect()
 }
 
-fn volume_dir(data_root: &Path, name: &str) -> Result<PathBuf> {
-    if super::names::validate(name).is_none() {
-        return Err(Error::InvalidArgument(format!(
-            "invalid volume name {name:?}"
-        )));
+/// The volume's data directory; a volume made now gets the image's content at `destination`.
+fn volume_dir(volumes: &Volumes, name: &str, rootfs: &Path, destination: &str) -> Result<PathBuf> {
+    let (rec, new) = volumes.ensure(name)?;
+    let dir = volumes.data_dir(&rec.name);
+    if new {
+        super::volumes::seed(rootfs, destination, &dir)?;
     }
-    let dir = data_root.join("volumes").join(name).join("_data");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
     Ok(dir)
 }
 
@@ -113,7 +112,7 @@ pub(crate) fn write_bundle(
     rec: &ContainerRecord,
     image: &ImageRuntimeConfig,
     paths: &Paths,
-    data_root: &Path,
+    volumes: &Volumes,
 ) -> Result<()> {
     let hostname = if rec.config.hostname.is_empty() {
         rec.id[..12].to_string()
@@ -122,7 +121,7 @@ pub(crate) fn write_bundle(
     };
     let extra = paths.write_etc_files(&hostname)?;
     let mut run = run_config(&rec.config, &rec.id, &extra, &paths.netns)?;
-    run.mounts = mounts(&rec.config, data_root)?;
+    run.mounts = mounts(&rec.config, volumes, &paths.rootfs())?;
     let workdir = spec::resolve_workdir(image, &run)?;
     mkdir_in_root(&paths.rootfs(), &workdir)?;
     let spec = spec::build_spec(image, &run, &paths.rootfs(), &rec.id)?;
@@ -200,7 +199,10 @@ mod tests {
             }],
             ..Default::default()
         };
-        let err = mounts(&c, Path::new("/var/tmp")).unwrap_err().to_string();
+        let vols = Volumes::new(Path::new("/var/tmp/ferry-no-such-root"));
+        let err = mounts(&c, &vols, Path::new("/var/tmp"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("bind source path does not exist: /nonexistent/ferry"),
             "{err}"

@@ -11,7 +11,29 @@ use crate::error::Result;
 impl Containers {
     pub fn inspect(&self, query: &str) -> Result<Value> {
         let rec = self.get(query)?;
-        Ok(inspect_json(&rec, &self.paths(&rec.id)))
+        // Mounts are filled in here: a volume's host path is the volume store's to say.
+        let mut json = inspect_json(&rec, &self.paths(&rec.id));
+        json["Mounts"] = self.mounts_json(&rec);
+        Ok(json)
+    }
+
+    /// `Mounts` as Docker shows them: a volume by its host path, with its name and driver.
+    fn mounts_json(&self, c: &ContainerRecord) -> Value {
+        c.config
+            .mounts
+            .iter()
+            .map(|m| match m.kind.as_str() {
+                "volume" => json!({
+                    "Type": "volume", "Name": m.source, "Driver": "local",
+                    "Source": self.volumes.data_dir(&m.source), "Destination": m.destination,
+                    "RW": !m.read_only,
+                }),
+                _ => json!({
+                    "Type": m.kind, "Source": m.source, "Destination": m.destination,
+                    "RW": !m.read_only,
+                }),
+            })
+            .collect()
     }
 }
 
@@ -70,9 +92,6 @@ fn inspect_json(c: &ContainerRecord, paths: &Paths) -> Value {
             "Name": "overlay",
             "Data": { "UpperDir": paths.state.join("upper"), "WorkDir": paths.state.join("work"), "MergedDir": paths.rootfs() },
         },
-        "Mounts": c.config.mounts.iter().map(|m| json!({
-            "Type": m.kind, "Source": m.source, "Destination": m.destination, "RW": !m.read_only,
-        })).collect::<Vec<_>>(),
         "Config": {
             "Hostname": if c.config.hostname.is_empty() { &c.id[..12] } else { c.config.hostname.as_str() },
             "User": c.config.user,

@@ -21,6 +21,7 @@ use super::table::ContainerTable;
 use crate::error::{Error, Result};
 use crate::shim::client::CreateOptions;
 use crate::shim::{Shim, ShimLauncher};
+use crate::volumes::Volumes;
 use ferry_image_service::distribution::MAX_MANIFEST_BYTES;
 use ferry_image_service::images::ImageRecord;
 use ferry_image_service::store::Store;
@@ -38,6 +39,7 @@ pub struct Containers {
     pub(crate) tombstones: Mutex<HashMap<String, i32>>,
     pub(crate) attach_waiters: AttachWaiters,
     pub networks: Arc<ferry_network::Networks>,
+    pub volumes: Arc<Volumes>,
 }
 
 impl Containers {
@@ -53,6 +55,7 @@ impl Containers {
             runtime_root: exec_root.join("runtime"),
         };
         let table = ContainerTable::open(store.meta.shared_db())?;
+        let volumes = Arc::new(Volumes::new(&data_root));
         Ok(Arc::new(Containers {
             store,
             table,
@@ -64,6 +67,7 @@ impl Containers {
             tombstones: Mutex::default(),
             attach_waiters: AttachWaiters::default(),
             networks: Arc::new(networks),
+            volumes,
         }))
     }
 
@@ -113,6 +117,7 @@ impl Containers {
         );
         let mut config = config;
         config.network = self.resolve_network(&config)?;
+        let anonymous = self.name_anonymous_volumes(&mut config)?;
         let name = match name {
             "" => names::generate(),
             n => names::validate(n).ok_or_else(|| {
@@ -136,6 +141,9 @@ impl Containers {
         if let Err(e) = inserted {
             let _ = paths.unmount_rootfs();
             let _ = paths.remove_all();
+            for name in anonymous {
+                let _ = self.volumes.remove(&name);
+            }
             return Err(e);
         }
         self.changed.send_modify(|n| *n += 1);
@@ -162,11 +170,11 @@ impl Containers {
     ) -> Result<()> {
         let chains: Vec<String> = image.chain_ids().map(str::to_string).collect();
         let store = Arc::clone(&self.store);
-        let (rec, cfg, paths, data_root) = (
+        let (rec, cfg, paths, volumes) = (
             rec.clone(),
             cfg.clone(),
             paths.clone(),
-            self.data_root.clone(),
+            Arc::clone(&self.volumes),
         );
         let span = tracing::info_span!("prepare", container.id = %rec.id);
         tokio::task::spawn_blocking(move || {
@@ -175,7 +183,7 @@ impl Containers {
             tracing::info_span!("mount_rootfs", layers = chains.len())
                 .in_scope(|| paths.mount_rootfs(&store.snapshot_dirs(&chains)?))?;
             tracing::info_span!("spec")
-                .in_scope(|| super::bundle::write_bundle(&rec, &cfg, &paths, &data_root))
+                .in_scope(|| super::bundle::write_bundle(&rec, &cfg, &paths, &volumes))
         })
         .await
         .map_err(Error::blocking("prepare"))?
@@ -222,7 +230,7 @@ impl Containers {
         let started = self.start_locked(&mut rec).await;
         if started.is_err() && rec.config.auto_remove {
             // As Docker: a `--rm` container that cannot start is not left behind.
-            if let Err(e) = self.remove_locked(&rec.id).await {
+            if let Err(e) = self.remove_locked(&rec.id, true).await {
                 tracing::warn!(id = %rec.id, error = %e, "removing a --rm container that failed to start");
             }
         }
@@ -523,7 +531,8 @@ impl Containers {
     }
 
     /// Removes a container (killing it first with `force`).
-    pub async fn remove(self: &Arc<Self>, query: &str, force: bool) -> Result<()> {
+    /// Removes a container (killing it first with `force`); `volumes`: its anonymous volumes too.
+    pub async fn remove(self: &Arc<Self>, query: &str, force: bool, volumes: bool) -> Result<()> {
         let rec = self.get(query)?;
         if rec.state.is_live() {
             if !force {
@@ -537,10 +546,10 @@ impl Containers {
             self.wait_not_live(&rec.id, Duration::from_secs(30)).await;
         }
         let _g = self.lock(&rec.id).await;
-        self.remove_locked(&rec.id).await
+        self.remove_locked(&rec.id, volumes).await
     }
 
-    pub(crate) async fn remove_locked(&self, id: &str) -> Result<()> {
+    pub(crate) async fn remove_locked(&self, id: &str, volumes: bool) -> Result<()> {
         let Some(rec) = self.table.get(id)? else {
             return Ok(());
         };
@@ -557,7 +566,11 @@ impl Containers {
         self.changed.send_modify(|n| *n += 1);
         tokio::task::spawn_blocking(move || paths.remove_all())
             .await
-            .map_err(Error::blocking("remove"))?
+            .map_err(Error::blocking("remove"))??;
+        if volumes {
+            self.remove_anonymous_volumes(&rec)?;
+        }
+        Ok(())
     }
 
     /// Containers that use an image (for `rmi` and `ps --filter ancestor=`).

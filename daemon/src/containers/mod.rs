@@ -20,6 +20,7 @@ pub mod spec;
 pub mod stats;
 pub mod status;
 pub mod table;
+pub mod volumes;
 
 pub use manager::Containers;
 pub use record::{ContainerConfig, ContainerRecord, MountConfig, RestartPolicy, State};

@@ -77,7 +77,7 @@ impl Containers {
         rec.pid = 0;
         if rec.config.auto_remove {
             self.save(&rec)?;
-            return self.remove_locked(id).await;
+            return self.remove_locked(id, true).await;
         }
         if rec.state == State::Exited
             && rec.config.restart.should_restart(

@@ -126,7 +126,10 @@ impl pb::containers_server::Containers for ContainersService {
         req: Request<pb::RemoveRequest>,
     ) -> Result<Response<pb::RemoveResponse>, Status> {
         let r = req.into_inner();
-        self.inner.remove(&r.id, r.force).await.map_err(st)?;
+        self.inner
+            .remove(&r.id, r.force, r.volumes)
+            .await
+            .map_err(st)?;
         Ok(Response::new(pb::RemoveResponse {}))
     }
 
