@@ -61,6 +61,13 @@ struct Args {
     /// Cap on one layer's decompressed size, in bytes (a gzip bomb costs at most this much).
     #[arg(long, default_value_t = 64 << 30)]
     max_layer_size: u64,
+    /// A layer may inflate to N times its compressed size (or 512 MiB), bounding decompression
+    /// bombs; 0 for no bound but --max-layer-size.
+    #[arg(long, default_value_t = 64)]
+    max_layer_ratio: u64,
+    /// Bytes any layer may inflate to whatever its ratio (small layers compress unevenly).
+    #[arg(long, default_value_t = 512 << 20)]
+    layer_ratio_allowance: u64,
     /// Attempts per layer download before the pull fails (a dropped connection resumes).
     #[arg(long, default_value_t = 5)]
     max_download_attempts: u32,
@@ -123,6 +130,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     cfg.max_concurrent_downloads = args.max_concurrent_downloads.max(1);
     cfg.max_retries = args.max_download_attempts.saturating_sub(1);
     cfg.max_layer_bytes = args.max_layer_size;
+    cfg.max_layer_ratio = args.max_layer_ratio;
+    cfg.ratio_allowance = args.layer_ratio_allowance;
     cfg.stall_timeout = std::time::Duration::from_secs(args.registry_timeout.max(1));
 
     let store = {

@@ -297,6 +297,25 @@ fn a_single_platform_image_of_another_platform_is_refused_warm_or_cold() {
     assert!(same.contains("Image is up to date"), "{same}");
 }
 
+/// CVE-2021-41190: a manifest whose mediaType says other than the registry's Content-Type.
+#[test]
+fn an_ambiguous_manifest_is_refused_and_commits_nothing() {
+    let env = env();
+    let img = fixtures::busybox();
+    let reference = env.push(&img, "amb/one:1");
+    let lying = if img.manifest_media_type.contains("oci") {
+        "application/vnd.docker.distribution.manifest.v2+json"
+    } else {
+        "application/vnd.oci.image.manifest.v1+json"
+    };
+    env.proxy()
+        .serve_manifest("/v2/amb/one/manifests/1", lying, img.manifest.clone());
+    let out = env.daemon().ferry(&["pull", &reference]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("ambiguous manifest"), "{}", out.stderr);
+    assert_store_empty(env.daemon());
+}
+
 #[test]
 fn traversal_and_hardlink_escapes_are_refused_and_commit_nothing() {
     let env = env();
@@ -596,6 +615,36 @@ fn a_layer_over_the_decompressed_size_cap_is_refused() {
     let out = env.ferry(&["pull", &reference]);
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("exceeds 65536 bytes"), "{}", out.stderr);
+    assert_store_empty(env.daemon());
+}
+
+/// A decompression bomb: a few KiB that inflate a thousandfold. The ratio bound stops it and
+/// the error names the layer, its size and the flag.
+#[test]
+fn a_layer_that_inflates_past_its_ratio_is_refused_and_commits_nothing() {
+    let bomb = fixtures::ImageBuilder::new(fixtures::ManifestFormat::Oci)
+        .layer(
+            fixtures::LayerBuilder::new()
+                .file("zeros", &vec![0u8; 4 << 20], 0o644)
+                .finish(fixtures::Compression::Gzip),
+        )
+        .build();
+    let digest = bomb.layer_digests()[0].clone();
+    let env = Env::builder()
+        .push(bomb, "bomb/zeros:1")
+        .daemon_arg("--layer-ratio-allowance")
+        .daemon_arg("1048576")
+        .build();
+    let out = env.ferry(&["pull", &env.reference("bomb/zeros:1")]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    for part in [
+        digest.as_str(),
+        "bytes compressed",
+        "--max-layer-ratio",
+        "exceeds 1048576 bytes",
+    ] {
+        assert!(out.stderr.contains(part), "{part}: {}", out.stderr);
+    }
     assert_store_empty(env.daemon());
 }
 

@@ -135,6 +135,7 @@ pub fn parse_manifest(content_type: &str, bytes: &[u8]) -> Result<Manifest, Dist
     let raw: RawManifest = serde_json::from_slice(bytes)
         .map_err(|e| DistributionError::invalid_manifest(format!("not a valid manifest: {e}")))?;
     let media_type = effective_media_type(header, &raw)?;
+    refuse_ambiguous(&media_type, &raw)?;
     match media_type.as_str() {
         OCI_INDEX | DOCKER_MANIFEST_LIST => build_index(media_type, raw),
         OCI_MANIFEST | DOCKER_MANIFEST_V2 => build_image(media_type, raw),
@@ -143,6 +144,31 @@ pub fn parse_manifest(content_type: &str, bytes: &[u8]) -> Result<Manifest, Dist
             detail: String::new(),
         }),
     }
+}
+
+/// CVE-2021-41190: a document that reads as an index to one client and as an image manifest to
+/// another, or whose `mediaType` says other than its Content-Type, is refused, naming what
+/// disagrees (as the OCI spec now requires).
+fn refuse_ambiguous(media_type: &str, raw: &RawManifest) -> Result<(), DistributionError> {
+    let body = raw.media_type.as_deref().unwrap_or_default();
+    if !body.is_empty() && body != media_type {
+        return Err(DistributionError::invalid_manifest(format!(
+            "ambiguous manifest: its mediaType {body} disagrees with its Content-Type {media_type}"
+        )));
+    }
+    let is_index = matches!(media_type, OCI_INDEX | DOCKER_MANIFEST_LIST);
+    let image_fields = raw.config.is_some() || raw.layers.is_some();
+    if is_index && image_fields {
+        return Err(DistributionError::invalid_manifest(format!(
+            "ambiguous manifest: an index ({media_type}) with \"config\" or \"layers\""
+        )));
+    }
+    if !is_index && raw.manifests.is_some() {
+        return Err(DistributionError::invalid_manifest(format!(
+            "ambiguous manifest: an image manifest ({media_type}) with \"manifests\""
+        )));
+    }
+    Ok(())
 }
 
 fn is_schema1(media_type: &str) -> bool {
@@ -488,6 +514,42 @@ mod tests {
                 Some(Platform::parse("linux/arm/v7").unwrap())
             );
         }
+    }
+
+    /// CVE-2021-41190: documents that read differently to different clients are refused.
+    #[test]
+    fn ambiguous_documents_are_refused_naming_what_disagrees() {
+        let err =
+            |ct: &str, body: &str| parse_manifest(ct, body.as_bytes()).unwrap_err().to_string();
+        // The body's mediaType against the Content-Type.
+        let e = err(OCI_MANIFEST, &image_json(Some(DOCKER_MANIFEST_V2)));
+        assert!(
+            e.contains("disagrees") && e.contains(DOCKER_MANIFEST_V2),
+            "{e}"
+        );
+        let e = err(OCI_INDEX, &index_json(Some(OCI_MANIFEST)));
+        assert!(e.contains("disagrees"), "{e}");
+        // An image manifest that also lists manifests.
+        let both = image_json(Some(OCI_MANIFEST)).replacen(
+            r#""schemaVersion":2,"#,
+            &format!(r#""schemaVersion":2,"manifests":[{{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1}}],"#, digest('e')),
+            1,
+        );
+        let e = err(OCI_MANIFEST, &both);
+        assert!(e.contains("with \"manifests\""), "{e}");
+        // An index that also has layers (here, typed by its Content-Type alone).
+        let both = index_json(None).replacen(
+            r#""schemaVersion":2,"#,
+            &format!(
+                r#""schemaVersion":2,"layers":[{{"mediaType":"x","digest":"{}","size":1}}],"#,
+                digest('f')
+            ),
+            1,
+        );
+        let e = err(OCI_INDEX, &both);
+        assert!(e.contains("\"config\" or \"layers\""), "{e}");
+        // Agreeing documents still parse.
+        assert!(parse_manifest(OCI_MANIFEST, image_json(Some(OCI_MANIFEST)).as_bytes()).is_ok());
     }
 
     #[test]

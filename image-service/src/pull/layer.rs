@@ -187,7 +187,7 @@ impl Task<'_> {
             })?,
             fs: prepared.map(Prepared::fs),
             limits: self.p.cfg.unpack_limits.clone(),
-            max_bytes: self.p.cfg.max_layer_bytes,
+            max_bytes: self.p.cfg.layer_cap(layer.size),
             layer: layer.clone(),
         };
         let span = info_span!("extract", digest = %layer.digest);
@@ -364,7 +364,8 @@ struct ExtractJob {
     /// None: verify only (decompress and hash, write nothing but the blob).
     fs: Option<PathBuf>,
     limits: Limits,
-    max_bytes: u64,
+    /// The cap and the flag that sets it.
+    max_bytes: (u64, &'static str),
     layer: LayerRecord,
 }
 
@@ -408,13 +409,13 @@ impl ExtractJob {
         let mut hashing = HashingReader {
             inner: dec,
             digester: Default::default(),
-            max: self.max_bytes,
+            max: self.max_bytes.0,
         };
         let applied = match &self.fs {
             Some(fs) => apply_layer(&mut hashing, fs, &self.limits),
             None => Ok(ApplyOutcome::default()),
         };
-        if hashing.digester.len() > self.max_bytes {
+        if hashing.digester.len() > self.max_bytes.0 {
             return Err(self.too_large());
         }
         let outcome = applied?;
@@ -423,9 +424,13 @@ impl ExtractJob {
     }
 
     fn too_large(&self) -> Error {
+        let (max, flag) = self.max_bytes;
         Error::TooLarge {
-            what: format!("decompressed layer {}", self.layer.digest),
-            max: self.max_bytes,
+            what: format!(
+                "decompressed layer {} ({} bytes compressed; ferryd {flag} sets the cap)",
+                self.layer.digest, self.layer.size
+            ),
+            max,
         }
     }
 

@@ -159,10 +159,13 @@ impl Puller {
             Manifest::Image { .. } => top.clone(),
             Manifest::Index { manifests, .. } => {
                 let child = select_platform(manifests, &platform)?;
-                self.registry
+                let fetched = self
+                    .registry
                     .fetch_manifest_by_digest(&reference, &child.digest)
                     .instrument(info_span!("manifest", digest = %child.digest))
-                    .await?
+                    .await?;
+                same_media_type(child, &fetched)?;
+                fetched
             }
         };
         let Manifest::Image { config, layers, .. } = &manifest.manifest else {
@@ -395,6 +398,22 @@ pub fn short_id(digest: &str) -> String {
     sha256_hex(digest)
         .map(|h| h[..12].to_string())
         .unwrap_or_else(|| digest.to_string())
+}
+
+/// The index's descriptor and the document it led to must agree on what it is (CVE-2021-41190).
+fn same_media_type(child: &Descriptor, fetched: &FetchedManifest) -> Result<()> {
+    let got = fetched.manifest.media_type();
+    if child.media_type.is_empty() || child.media_type == got {
+        return Ok(());
+    }
+    Err(Error::Distribution(
+        crate::distribution::DistributionError::InvalidManifest {
+            reason: format!(
+                "ambiguous manifest: the index says {} is {}, the registry served {got}",
+                child.digest, child.media_type
+            ),
+        },
+    ))
 }
 
 /// Docker refuses a single-platform image of another platform when `--platform` named one (an
