@@ -1,9 +1,10 @@
-//! `ferry rmi` / `ferry image rm`: each image is tried in turn; ferryd decides as Docker's daemon
-//! does and reports `Untagged:`/`Deleted:` lines; failures are printed after, exit status 1.
+//! `ferry rmi` / `ferry image rm`: all names in one request, each tried in turn by ferryd (one
+//! transaction, one collection), which decides as Docker's daemon does and reports
+//! `Untagged:`/`Deleted:` lines; failures are printed after, exit status 1.
 
 use clap::Args;
-use ferry_proto::images::v1::RemoveImageRequest;
 use ferry_proto::images::v1::{delete_item::Item, images_client::ImagesClient, DeleteItem};
+use ferry_proto::images::v1::{RemoveImageRequest, RemoveResult};
 
 use crate::errors::daemon_message;
 
@@ -21,20 +22,40 @@ pub(crate) struct RmiArgs {
 
 pub(crate) async fn run(host: &str, args: RmiArgs) -> anyhow::Result<i32> {
     let mut client = ImagesClient::new(crate::client::connect(host).await?);
+    let Some((first, rest)) = args.images.split_first() else {
+        anyhow::bail!("'ferry rmi' requires at least 1 argument");
+    };
+    // One request for all the names: one transaction and one collection in ferryd.
+    let req = RemoveImageRequest {
+        image: first.clone(),
+        force: args.force,
+        images: rest.to_vec(),
+    };
+    // One name answers with its lines or a status; several with one result each.
+    let outcomes: Vec<(tonic::Status, Vec<DeleteItem>)> = match client.remove(req).await {
+        Ok(resp) => {
+            let resp = resp.into_inner();
+            if resp.results.is_empty() {
+                vec![(tonic::Status::ok(""), resp.items)]
+            } else {
+                let status = |r: &RemoveResult| {
+                    tonic::Status::new(tonic::Code::from_i32(r.code), r.message.clone())
+                };
+                resp.results
+                    .into_iter()
+                    .map(|r| (status(&r), r.items))
+                    .collect()
+            }
+        }
+        Err(st) => vec![(st, Vec::new())],
+    };
     let mut errors = Vec::new();
-    for image in &args.images {
-        let req = RemoveImageRequest {
-            image: image.clone(),
-            force: args.force,
-        };
-        match client.remove(req).await {
-            Ok(resp) => print!(
-                "{}",
-                report(&resp.into_inner().items, "Untagged: ", "Deleted: ")
-            ),
+    for (st, items) in &outcomes {
+        match st.code() {
+            tonic::Code::Ok => print!("{}", report(items, "Untagged: ", "Deleted: ")),
             // As Docker's CLI: with -f, an image that is not there is not an error.
-            Err(st) if args.force && st.code() == tonic::Code::NotFound => {}
-            Err(st) => errors.push(daemon_line(&st)),
+            tonic::Code::NotFound if args.force => {}
+            _ => errors.push(daemon_line(st)),
         }
     }
     for e in &errors {

@@ -41,39 +41,91 @@ pub struct Plan {
 
 /// Removes `query` (a reference, ID or digest reference) as `docker rmi [-f]` would.
 pub fn remove(store: &Store, query: &str, force: bool) -> Result<Vec<Removed>> {
-    let normalized = super::normalize(query);
+    let mut results = remove_many(store, &[query.to_string()], force)?;
+    results.pop().unwrap_or_else(|| Ok(Vec::new()))
+}
+
+/// `rmi A B C…` as one request: each query decided in turn (each sees what the ones before it
+/// changed) inside one write transaction, one durable commit, then one collection. A query that
+/// fails changes nothing and the others go on, as Docker reports each name on its own.
+pub fn remove_many(
+    store: &Store,
+    queries: &[String],
+    force: bool,
+) -> Result<Vec<Result<Vec<Removed>>>> {
     let txn = store.meta.db().begin_write()?;
-    let (image, plan) = {
+    let mut decided = Vec::new();
+    {
         let mut t = txn.open_table(IMAGES)?;
-        let all = records_in(&t)?;
-        let image = resolve_in(&all, query).map_err(|e| not_found_as_docker(e, query))?;
-        let mine: Vec<ImageRecord> = all
-            .into_iter()
-            .filter(|r| r.config_digest == image.config_digest)
-            .collect();
-        let users = users_of(store, &txn, &image.config_digest)?;
-        let named = normalized
-            .as_deref()
-            .filter(|n| refs::refs_of(&mine).iter().any(|r| r.full == *n));
-        let plan = plan(named, query, &image.config_digest, &mine, &users, force)?;
-        if plan.delete {
-            check_not_mounted(store, &image)?;
+        for q in queries {
+            decided.push(decide_in(store, &txn, &mut t, q, force));
         }
-        apply(&mut t, &image.config_digest, &plan)?;
-        (image, plan)
-    };
+    }
     txn.commit()?;
+    let deletes = decided.iter().any(|d| matches!(d, Ok((_, p)) if p.delete));
+    let report = if deletes {
+        store.gc()?
+    } else {
+        GcReport::default()
+    };
+    let mut reported = std::collections::HashSet::new();
+    Ok(decided
+        .into_iter()
+        .map(|d| d.map(|(image, plan)| removed_lines(&image, &plan, &report, &mut reported)))
+        .collect())
+}
+
+/// Resolves `query` and applies Docker's decision to the images table, in the caller's
+/// transaction.
+fn decide_in(
+    store: &Store,
+    txn: &redb::WriteTransaction,
+    t: &mut refs::ImagesTable<'_>,
+    query: &str,
+    force: bool,
+) -> Result<(ImageRecord, Plan)> {
+    let normalized = super::normalize(query);
+    let all = records_in(t)?;
+    let image = resolve_in(&all, query).map_err(|e| not_found_as_docker(e, query))?;
+    let mine: Vec<ImageRecord> = all
+        .into_iter()
+        .filter(|r| r.config_digest == image.config_digest)
+        .collect();
+    let users = users_of(store, txn, &image.config_digest)?;
+    let named = normalized
+        .as_deref()
+        .filter(|n| refs::refs_of(&mine).iter().any(|r| r.full == *n));
+    let plan = plan(named, query, &image.config_digest, &mine, &users, force)?;
+    if plan.delete {
+        check_not_mounted(store, &image)?;
+    }
+    apply(t, &image.config_digest, &plan)?;
+    Ok((image, plan))
+}
+
+/// The report lines of one query; a layer freed by several deleted images is named once.
+fn removed_lines(
+    image: &ImageRecord,
+    plan: &Plan,
+    report: &GcReport,
+    reported: &mut std::collections::HashSet<String>,
+) -> Vec<Removed> {
     let mut out: Vec<Removed> = plan
         .untag
         .iter()
         .map(|r| Removed::Untagged(r.familiar()))
         .collect();
     if plan.delete {
-        let report = store.gc()?;
         out.push(Removed::Deleted(image.config_digest.clone()));
-        out.extend(freed_layers(&image, &report));
+        for layer in freed_layers(image, report) {
+            if let Removed::Deleted(chain) = &layer {
+                if reported.insert(chain.clone()) {
+                    out.push(layer);
+                }
+            }
+        }
     }
-    Ok(out)
+    out
 }
 
 /// Docker names a missing reference with its tag: `No such image: nosuch:latest`.

@@ -8,6 +8,7 @@ use crate::images::remove::Removed;
 use crate::images::usage::DiskUsage;
 use crate::images::ImageRecord;
 use crate::pull::{Phase, PullEvent, PullOutcome};
+use crate::Result;
 
 pub(super) fn event(ev: PullEvent) -> pb::PullEvent {
     let event = match ev {
@@ -106,6 +107,27 @@ pub(super) fn history_entry(h: HistoryEntry) -> pb::HistoryEntry {
         size: h.size,
         comment: h.comment,
         tags: h.tags,
+    }
+}
+
+/// One name's outcome in a many-name `rmi`: its lines, or its error as a code and message.
+pub(super) fn remove_result(image: String, r: Result<Vec<Removed>>) -> pb::RemoveResult {
+    match r {
+        Ok(items) => pb::RemoveResult {
+            image,
+            items: items.into_iter().map(delete_item).collect(),
+            code: 0,
+            message: String::new(),
+        },
+        Err(e) => {
+            let status = super::to_status(&e);
+            pb::RemoveResult {
+                image,
+                items: Vec::new(),
+                code: status.code() as i32,
+                message: status.message().to_string(),
+            }
+        }
     }
 }
 

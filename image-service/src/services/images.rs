@@ -168,13 +168,33 @@ impl pb::images_server::Images for ImagesService {
         &self,
         req: Request<pb::RemoveImageRequest>,
     ) -> Result<Response<pb::RemoveImageResponse>, Status> {
-        let pb::RemoveImageRequest { image, force } = req.into_inner();
+        let pb::RemoveImageRequest {
+            image,
+            force,
+            images,
+        } = req.into_inner();
         let store = Arc::clone(&self.store);
-        let removed = blocking(move || remove::remove(&store, &image, force))
+        if images.is_empty() {
+            let removed = blocking(move || remove::remove(&store, &image, force))
+                .await
+                .map_err(|e| to_status(&e))?;
+            return Ok(Response::new(pb::RemoveImageResponse {
+                items: removed.into_iter().map(convert::delete_item).collect(),
+                results: Vec::new(),
+            }));
+        }
+        let names: Vec<String> = std::iter::once(image).chain(images).collect();
+        let asked = names.clone();
+        let results = blocking(move || remove::remove_many(&store, &asked, force))
             .await
             .map_err(|e| to_status(&e))?;
         Ok(Response::new(pb::RemoveImageResponse {
-            items: removed.into_iter().map(convert::delete_item).collect(),
+            items: Vec::new(),
+            results: names
+                .into_iter()
+                .zip(results)
+                .map(|(name, r)| convert::remove_result(name, r))
+                .collect(),
         }))
     }
 
