@@ -65,6 +65,10 @@ struct Args {
     /// bombs; 0 for no bound but --max-layer-size.
     #[arg(long, default_value_t = 64)]
     max_layer_ratio: u64,
+    /// Free bytes a pull leaves on the data root's filesystem: a layer that would go below is
+    /// stopped and the pull rolled back (0: no reserve).
+    #[arg(long, default_value_t = 1 << 30)]
+    min_free_space: u64,
     /// Bytes any layer may inflate to whatever its ratio (small layers compress unevenly).
     #[arg(long, default_value_t = 512 << 20)]
     layer_ratio_allowance: u64,
@@ -132,6 +136,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     cfg.max_layer_bytes = args.max_layer_size;
     cfg.max_layer_ratio = args.max_layer_ratio;
     cfg.ratio_allowance = args.layer_ratio_allowance;
+    cfg.min_free_bytes = args.min_free_space;
     cfg.stall_timeout = std::time::Duration::from_secs(args.registry_timeout.max(1));
 
     let store = {

@@ -23,6 +23,9 @@ pub struct Config {
     pub max_layer_ratio: u64,
     /// What a small layer may always inflate to, whatever its ratio.
     pub ratio_allowance: u64,
+    /// A pull stops before the data root's free space falls under this (`--min-free-space`; 0:
+    /// no reserve).
+    pub min_free_bytes: u64,
     /// Path caps and entry counts for unpacking.
     pub unpack_limits: Limits,
     /// A registry connection that sends nothing for this long is dropped (and resumed).
@@ -58,6 +61,7 @@ impl Config {
             max_layer_bytes: 64 << 30,
             max_layer_ratio: 64,
             ratio_allowance: 512 << 20,
+            min_free_bytes: 1 << 30,
             unpack_limits: Limits::default(),
             stall_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),

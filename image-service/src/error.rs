@@ -60,6 +60,14 @@ pub enum Error {
     #[error("no space left on device while writing {path}")]
     NoSpace { path: PathBuf },
 
+    /// Extracting a layer would leave the data root under its free-space reserve.
+    #[error("pull of layer {layer} stopped: {path} has less than {reserve} bytes free (ferryd --min-free-space)")]
+    LowSpace {
+        layer: String,
+        path: PathBuf,
+        reserve: u64,
+    },
+
     #[error("invalid archive: {0}")]
     InvalidArchive(String),
 

@@ -652,8 +652,12 @@ fn a_layer_that_inflates_past_its_ratio_is_refused_and_commits_nothing() {
 fn a_full_disk_is_a_clear_error_and_commits_nothing() {
     let env = env();
     let reference = env.push(&fixtures::multi_layer(), "app/multi:1");
-    // The data root on a 1 MiB tmpfs: the busybox layer alone does not fit.
-    let mut daemon = Daemon::start(DaemonOpts::default());
+    // The data root on a 1 MiB tmpfs: the busybox layer alone does not fit. No free-space
+    // reserve, so the write itself meets ENOSPC (the reserve has its own test).
+    let mut daemon = Daemon::start(DaemonOpts {
+        args: vec!["--min-free-space".into(), "0".into()],
+        ..DaemonOpts::default()
+    });
     daemon.stop();
     let root = daemon.data_root();
     let status = std::process::Command::new("mount")
@@ -673,6 +677,22 @@ fn a_full_disk_is_a_clear_error_and_commits_nothing() {
     assert_eq!(out.code, Some(1), "{out:?}");
     assert!(out.stderr.contains("no space left on"), "{}", out.stderr);
     assert_eq!(left, 0, "a failed pull left files behind");
+}
+
+/// A pull stops before the data root's free space falls under the reserve, naming the flag,
+/// and commits nothing.
+#[test]
+fn a_pull_that_would_eat_the_free_space_reserve_is_stopped() {
+    let env = Env::builder()
+        .push(fixtures::multi_layer(), "app/multi:1")
+        .daemon_arg("--min-free-space")
+        .daemon_arg("1152921504606846976")
+        .build();
+    let out = env.ferry(&["pull", &env.reference("app/multi:1")]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(out.stderr.contains("--min-free-space"), "{}", out.stderr);
+    assert!(out.stderr.contains("bytes free"), "{}", out.stderr);
+    assert_store_empty(env.daemon());
 }
 
 /// OCI layers stored as plain tar (`…layer.v1.tar`) pull like compressed ones: the blob digest

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{info_span, Instrument};
 
-use super::reader::{ChannelReader, Chunk, HashingReader, TeeReader};
+use super::reader::{ChannelReader, Chunk, HashingReader, SpaceGuard, TeeReader};
 use super::{short_id, Events, Phase, PullEvent, Puller};
 use crate::content::Ingest;
 use crate::distribution::{BlobChunk, Descriptor, Reference};
@@ -188,6 +188,8 @@ impl Task<'_> {
             fs: prepared.map(Prepared::fs),
             limits: self.p.cfg.unpack_limits.clone(),
             max_bytes: self.p.cfg.layer_cap(layer.size),
+            space: (self.p.cfg.min_free_bytes > 0)
+                .then(|| (self.p.cfg.data_root.clone(), self.p.cfg.min_free_bytes)),
             layer: layer.clone(),
         };
         let span = info_span!("extract", digest = %layer.digest);
@@ -366,6 +368,8 @@ struct ExtractJob {
     limits: Limits,
     /// The cap and the flag that sets it.
     max_bytes: (u64, &'static str),
+    /// The data root and the free space to keep there (`--min-free-space`).
+    space: Option<(PathBuf, u64)>,
     layer: LayerRecord,
 }
 
@@ -410,6 +414,12 @@ impl ExtractJob {
             inner: dec,
             digester: Default::default(),
             max: self.max_bytes.0,
+            space: self.space.as_ref().map(|(root, reserve)| SpaceGuard {
+                root: root.clone(),
+                reserve: *reserve,
+                next: 0,
+                tripped: false,
+            }),
         };
         let applied = match &self.fs {
             Some(fs) => apply_layer(&mut hashing, fs, &self.limits),
@@ -417,6 +427,9 @@ impl ExtractJob {
         };
         if hashing.digester.len() > self.max_bytes.0 {
             return Err(self.too_large());
+        }
+        if hashing.space.as_ref().is_some_and(|g| g.tripped) {
+            return Err(self.low_space());
         }
         let outcome = applied?;
         io::copy(&mut hashing, &mut io::sink()).map_err(|e| self.read_error(e))?;
@@ -434,9 +447,19 @@ impl ExtractJob {
         }
     }
 
+    fn low_space(&self) -> Error {
+        let (root, reserve) = self.space.clone().unwrap_or_default();
+        Error::LowSpace {
+            layer: self.layer.digest.clone(),
+            path: root,
+            reserve,
+        }
+    }
+
     fn read_error(&self, e: io::Error) -> Error {
         match e.kind() {
             io::ErrorKind::FileTooLarge => self.too_large(),
+            io::ErrorKind::StorageFull => self.low_space(),
             _ => Error::io("read layer", self.layer.digest.clone(), e),
         }
     }

@@ -80,10 +80,15 @@ pub(crate) struct HashingReader<R> {
     pub(crate) inner: R,
     pub(crate) digester: Digester,
     pub(crate) max: u64,
+    /// Stops the layer before the data root's free space falls under the reserve.
+    pub(crate) space: Option<SpaceGuard>,
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(g) = self.space.as_mut() {
+            g.check(self.digester.len())?;
+        }
         let n = self.inner.read(buf)?;
         self.digester.update(&buf[..n]);
         if self.digester.len() > self.max {
@@ -93,6 +98,40 @@ impl<R: Read> Read for HashingReader<R> {
             ));
         }
         Ok(n)
+    }
+}
+
+/// How often, in decompressed bytes, the free space is looked at (a statvfs each time).
+const SPACE_CHECK_EVERY: u64 = 32 << 20;
+
+/// The data root's free space, checked as a layer is extracted: below `reserve` bytes the read
+/// fails with `StorageFull`, so the pull stops and rolls back before the disk is full.
+#[derive(Debug)]
+pub(crate) struct SpaceGuard {
+    pub(crate) root: std::path::PathBuf,
+    pub(crate) reserve: u64,
+    pub(crate) next: u64,
+    /// Set once the reserve was hit: the unpacker reports a failed read as a bad archive, so
+    /// the caller asks here what really happened.
+    pub(crate) tripped: bool,
+}
+
+impl SpaceGuard {
+    fn check(&mut self, done: u64) -> io::Result<()> {
+        if done < self.next {
+            return Ok(());
+        }
+        self.next = done + SPACE_CHECK_EVERY;
+        let st = rustix::fs::statvfs(&self.root)?;
+        let free = st.f_bavail.saturating_mul(st.f_frsize);
+        if free < self.reserve {
+            self.tripped = true;
+            return Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                "below the free-space reserve",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -126,6 +165,7 @@ mod tests {
             inner: &b"0123456789"[..],
             digester: Digester::default(),
             max: 5,
+            space: None,
         };
         let mut out = Vec::new();
         assert!(r.read_to_end(&mut out).is_err());

@@ -39,7 +39,9 @@ pub fn code_of(err: &Error) -> Code {
         Error::ImageNotFound(_) => Code::NotFound,
         Error::AmbiguousImage { .. } => Code::InvalidArgument,
         Error::DigestMismatch { .. } | Error::SizeMismatch { .. } => Code::DataLoss,
-        Error::TooLarge { .. } | Error::NoSpace { .. } => Code::ResourceExhausted,
+        Error::TooLarge { .. } | Error::NoSpace { .. } | Error::LowSpace { .. } => {
+            Code::ResourceExhausted
+        }
         Error::InvalidConfig { .. } | Error::InvalidArchive(_) => Code::InvalidArgument,
         Error::UnsupportedLayer { .. } => Code::InvalidArgument,
         Error::ImageMounted { .. } => Code::FailedPrecondition,
