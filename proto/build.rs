@@ -8,6 +8,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "ferry/networks/v1/networks.proto",
         "ferry/system/v1/system.proto",
         "ferry/volumes/v1/volumes.proto",
+        "ferry/events/v1/events.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");

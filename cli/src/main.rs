@@ -56,6 +56,8 @@ enum Command {
     Logout(commands::login::LogoutArgs),
     /// Search Docker Hub or a registry's catalog for images
     Search(commands::search::SearchArgs),
+    /// Get real time events from the server
+    Events(commands::events::EventsArgs),
     /// List images
     Images(commands::images::ImagesArgs),
     /// Manage images
@@ -217,6 +219,7 @@ async fn run(cli: Cli) -> i32 {
         Command::Login(a) => commands::login::login(&cli.host, a).await,
         Command::Logout(a) => commands::login::logout(a).await,
         Command::Search(a) => commands::search::run(&cli.host, a).await,
+        Command::Events(a) => commands::events::run(&cli.host, a).await,
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => {
             commands::images::run(&cli.host, a).await
         }

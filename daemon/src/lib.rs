@@ -3,6 +3,7 @@
 //! ```text
 //! containers/   the container table (one owner of the `containers` table), the OCI spec
 //!               builder, root filesystems, lifecycle, exec, logs, stats, copy
+//! events        the event bus (`docker events`; the CRI's container events later)
 //! shim/         launching ferry-shim and the typed client ferryd talks to it through
 //! usage         `system df`: the image service's figures plus containers and volumes
 //! volumes       named volumes under `<data-root>/volumes/` (the local driver's layout)
@@ -18,6 +19,7 @@
 
 pub mod containers;
 pub mod error;
+pub mod events;
 pub mod metrics;
 pub mod services;
 pub mod shim;

@@ -13,8 +13,11 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::Parser;
 use ferry_daemon::containers::{ContainerUsers, Containers};
+use ferry_daemon::events::EventBus;
 use ferry_daemon::metrics::Metrics;
-use ferry_daemon::services::{ContainersService, NetworksService, SystemService, VolumesService};
+use ferry_daemon::services::{
+    ContainersService, EventsService, NetworksService, SystemService, VolumesService,
+};
 use ferry_image_service::config::Config;
 use ferry_image_service::distribution::{RegistryClient, RegistryConfig};
 use ferry_image_service::pull::Puller;
@@ -22,6 +25,7 @@ use ferry_image_service::services::ImagesService;
 use ferry_image_service::store::Store;
 use ferry_network::Networks;
 use ferry_proto::containers::v1::containers_server::ContainersServer;
+use ferry_proto::events::v1::events_server::EventsServer;
 use ferry_proto::images::v1::images_server::ImagesServer;
 use ferry_proto::networks::v1::networks_server::NetworksServer;
 use ferry_proto::system::v1::system_server::SystemServer;
@@ -163,12 +167,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         &cfg.exec_root,
         (args.bridge != "none").then(|| args.bridge.clone()),
     );
+    let events = Arc::new(EventBus::default());
+    store.events.set(Arc::clone(&events) as _);
     let containers = Containers::new(
         Arc::clone(&store),
         cfg.data_root.clone(),
         cfg.exec_root.clone(),
         shim,
         networks,
+        Arc::clone(&events),
     )?;
     containers.recover().await?;
     let metrics = Arc::new(Metrics::default());
@@ -195,6 +202,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         ))))
         .add_service(NetworksServer::new(NetworksService::new(containers)))
         .add_service(SystemServer::new(system))
+        .add_service(EventsServer::new(EventsService::new(events)))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown())
         .await?;
     let _ = std::fs::remove_file(&socket);

@@ -9,6 +9,7 @@ pub mod config;
 pub mod content;
 pub mod distribution;
 pub mod error;
+pub mod events;
 pub mod images;
 pub mod leases;
 pub mod metadata;

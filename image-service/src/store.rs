@@ -31,6 +31,8 @@ pub struct Store {
     pub locks: KeyLocks,
     /// Who holds images besides their names (ferryd's containers).
     pub users: Arc<dyn ImageUsers>,
+    /// Where image events go (ferryd's bus, set after open).
+    pub events: crate::events::EventSink,
     _lock: File,
 }
 
@@ -55,6 +57,7 @@ impl Store {
             leases: Arc::new(Leases::default()),
             locks: KeyLocks::default(),
             users,
+            events: Default::default(),
             _lock: lock,
         };
         let report = store.repair()?;

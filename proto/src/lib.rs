@@ -1,5 +1,6 @@
 //! Ferry's gRPC contracts. Each package is versioned (`ferry.images.v1`,
-//! `ferry.containers.v1`, `ferry.networks.v1`, `ferry.system.v1`, `ferry.volumes.v1`, `ferry.shim.v1`); a breaking change gets a new version
+//! `ferry.containers.v1`, `ferry.networks.v1`, `ferry.system.v1`, `ferry.volumes.v1`, `ferry.events.v1`,
+//! `ferry.shim.v1`); a breaking change gets a new version
 //! beside the old one, never an edit in place.
 
 pub mod chunks;
@@ -37,6 +38,13 @@ pub mod volumes {
     #[allow(missing_debug_implementations, unreachable_pub, clippy::all)]
     pub mod v1 {
         tonic::include_proto!("ferry.volumes.v1");
+    }
+}
+
+pub mod events {
+    #[allow(missing_debug_implementations, unreachable_pub, clippy::all)]
+    pub mod v1 {
+        tonic::include_proto!("ferry.events.v1");
     }
 }
 

@@ -1,6 +1,7 @@
 pub(crate) mod attach;
 pub(crate) mod cp;
 pub(crate) mod df;
+pub(crate) mod events;
 pub(crate) mod exec;
 pub(crate) mod history;
 pub(crate) mod image_inspect;

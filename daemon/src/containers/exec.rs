@@ -66,6 +66,12 @@ impl Containers {
         let exec_id = hex::encode(rand::random::<[u8; 8]>());
         client.exec(&exec_id, json, cfg.tty, cfg.stdin).await?;
         let attach = client.attach(&exec_id).await?;
+        let what = cfg.cmd.join(" ");
+        self.events.container(
+            &format!("exec_create: {what}"),
+            &rec,
+            &[("execID", &exec_id)],
+        );
         if let Err(e) = client.start_exec(&exec_id).await {
             let msg = e.runtime_message();
             let code = StartFailure::of(&msg).exit_code();
@@ -74,6 +80,11 @@ impl Containers {
                 message: format!("{msg} (exit {code})"),
             });
         }
+        self.events.container(
+            &format!("exec_start: {what}"),
+            &rec,
+            &[("execID", &exec_id)],
+        );
         Ok((
             attach,
             ExecSession {

@@ -19,6 +19,7 @@ use super::rootfs::Paths;
 use super::spec::{self, ImageRuntimeConfig};
 use super::table::ContainerTable;
 use crate::error::{Error, Result};
+use crate::events::EventBus;
 use crate::shim::client::CreateOptions;
 use crate::shim::{Shim, ShimLauncher};
 use crate::volumes::Volumes;
@@ -40,6 +41,7 @@ pub struct Containers {
     pub(crate) attach_waiters: AttachWaiters,
     pub networks: Arc<ferry_network::Networks>,
     pub volumes: Arc<Volumes>,
+    pub events: Arc<EventBus>,
 }
 
 impl Containers {
@@ -49,6 +51,7 @@ impl Containers {
         exec_root: PathBuf,
         shim_binary: PathBuf,
         networks: ferry_network::Networks,
+        events: Arc<EventBus>,
     ) -> Result<Arc<Self>> {
         let launcher = ShimLauncher {
             binary: shim_binary,
@@ -68,6 +71,7 @@ impl Containers {
             attach_waiters: AttachWaiters::default(),
             networks: Arc::new(networks),
             volumes,
+            events,
         }))
     }
 
@@ -147,6 +151,7 @@ impl Containers {
             return Err(e);
         }
         self.changed.send_modify(|n| *n += 1);
+        self.events.container("create", &rec, &[]);
         let publishes = !rec.config.publish.is_empty() || rec.config.publish_all;
         let warnings = match rec.config.network.as_str() {
             "host" if publishes => {
@@ -290,6 +295,7 @@ impl Containers {
         rec.finished_at = None;
         rec.error.clear();
         self.save(rec)?;
+        self.events.container("start", rec, &[]);
         self.shims_put(&rec.id, client.clone());
         tokio::spawn(Arc::clone(self).monitor(rec.id.clone(), client));
         Ok(())
@@ -381,11 +387,11 @@ impl Containers {
             return Ok(());
         }
         let secs = timeout.unwrap_or(10).max(0) as u64;
-        if self.wait_not_live(&rec.id, Duration::from_secs(secs)).await {
-            return Ok(());
+        if !self.wait_not_live(&rec.id, Duration::from_secs(secs)).await {
+            self.signal(&rec.id, libc::SIGKILL, true, true).await?;
+            self.wait_not_live(&rec.id, Duration::from_secs(30)).await;
         }
-        self.signal(&rec.id, libc::SIGKILL, true, true).await?;
-        self.wait_not_live(&rec.id, Duration::from_secs(30)).await;
+        self.events.container("stop", &rec, &[]);
         Ok(())
     }
 
@@ -405,6 +411,8 @@ impl Containers {
                 rec.id
             )));
         }
+        self.events
+            .container("kill", &rec, &[("signal", &sig.to_string())]);
         if sig == libc::SIGKILL {
             // As Docker: a SIGKILL returns once the container is dead, so `kill; rm` works.
             self.wait_not_live(&rec.id, Duration::from_secs(30)).await;
@@ -506,7 +514,10 @@ impl Containers {
             client.resume().await?;
         }
         rec.state = to;
-        self.save(&rec)
+        self.save(&rec)?;
+        self.events
+            .container(if pause { "pause" } else { "unpause" }, &rec, &[]);
+        Ok(())
     }
 
     pub async fn restart(self: &Arc<Self>, query: &str, timeout: Option<i32>) -> Result<()> {
@@ -527,6 +538,15 @@ impl Containers {
         })?;
         self.table.rename(&rec.id, &name)?;
         self.changed.send_modify(|n| *n += 1);
+        let renamed = ContainerRecord {
+            name,
+            ..rec.clone()
+        };
+        self.events.container(
+            "rename",
+            &renamed,
+            &[("oldName", &format!("/{}", rec.name))],
+        );
         Ok(())
     }
 
@@ -559,6 +579,7 @@ impl Containers {
         self.net_down(&mut rec).await;
         paths.unmount_rootfs()?;
         self.table.remove(id)?;
+        self.events.container("destroy", &rec, &[]);
         self.tombstones
             .lock()
             .unwrap_or_else(|p| p.into_inner())

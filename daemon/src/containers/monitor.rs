@@ -75,6 +75,8 @@ impl Containers {
             }
         }
         rec.pid = 0;
+        self.events
+            .container("die", &rec, &[("exitCode", &rec.exit_code.to_string())]);
         if rec.config.auto_remove {
             self.save(&rec)?;
             return self.remove_locked(id, true).await;

@@ -147,9 +147,11 @@ impl Containers {
         change: EndpointChange,
     ) -> Result<()> {
         let net = self.networks.get(network)?;
+        let (net_id, net_name) = (net.id.clone(), net.name.clone());
         let rec = self.get(container)?;
         let _g = self.lock(&rec.id).await;
         let mut rec = self.get(&rec.id)?;
+        let endpoints_before = rec.net.as_ref().map_or(0, |n| n.endpoints.len());
         let Some(before) = rec.net.clone() else {
             return Err(Error::Conflict(format!(
                 "container {} is not running on a bridge network",
@@ -171,6 +173,19 @@ impl Containers {
         self.save(&rec)?;
         self.refresh_hosts(&old)?;
         self.refresh_hosts(&rec)?;
+        if res.is_ok() {
+            let action = if endpoints_before < rec.net.as_ref().map_or(0, |n| n.endpoints.len()) {
+                "connect"
+            } else {
+                "disconnect"
+            };
+            self.events.publish(
+                "network",
+                action,
+                &net_id,
+                &[("container", &rec.id), ("name", &net_name)],
+            );
+        }
         res.map(drop)
     }
 

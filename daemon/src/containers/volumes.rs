@@ -32,8 +32,12 @@ impl Containers {
         name: &str,
         labels: BTreeMap<String, String>,
     ) -> Result<VolumeRecord> {
-        self.volumes
-            .create((!name.is_empty()).then_some(name), labels)
+        let v = self
+            .volumes
+            .create((!name.is_empty()).then_some(name), labels)?;
+        self.events
+            .publish("volume", "create", &v.name, &[("driver", "local")]);
+        Ok(v)
     }
 
     pub fn volume_list(&self) -> Result<Vec<VolumeUse>> {
@@ -74,7 +78,10 @@ impl Containers {
                 users.join(", ")
             )));
         }
-        self.volumes.remove(&v.name)
+        self.volumes.remove(&v.name)?;
+        self.events
+            .publish("volume", "destroy", &v.name, &[("driver", "local")]);
+        Ok(())
     }
 
     /// `volume prune`: unused anonymous volumes, or with `all` every unused one; the names

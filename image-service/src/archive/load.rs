@@ -232,6 +232,10 @@ fn commit_records(store: &Store, records: &[Vec<ImageRecord>]) -> Result<Vec<Loa
         }
     }
     txn.commit()?;
+    for l in &loaded {
+        let name = l.name.as_deref().unwrap_or(&l.id);
+        store.events.image("load", &l.id, name);
+    }
     Ok(loaded)
 }
 

@@ -87,6 +87,13 @@ pub fn plan_save(store: &Store, queries: &[String]) -> Result<SavePlan> {
 /// Writes the archive to `out`. The caller leased the plan's blobs; an `rmi` that removed one
 /// between the plan and the lease is caught here, before a byte goes out.
 pub fn write_archive(store: &Store, plan: &SavePlan, out: impl Write) -> Result<()> {
+    for p in &plan.images {
+        let name = p
+            .tags
+            .first()
+            .map_or(p.record.config_digest.as_str(), String::as_str);
+        store.events.image("save", &p.record.config_digest, name);
+    }
     for d in plan.blobs() {
         if store.meta.content(&d)?.is_none() {
             return Err(Error::ImageNotFound(format!("{d} (removed while saving)")));

@@ -69,10 +69,25 @@ pub fn remove_many(
         GcReport::default()
     };
     let mut reported = std::collections::HashSet::new();
-    Ok(decided
+    let decided_ok: Vec<Option<(ImageRecord, Plan)>> =
+        decided.iter().map(|d| d.as_ref().ok().cloned()).collect();
+    let results: Vec<Result<Vec<Removed>>> = decided
         .into_iter()
         .map(|d| d.map(|(image, plan)| removed_lines(&image, &plan, &report, &mut reported)))
-        .collect())
+        .collect();
+    for (image, plan) in decided_ok.iter().flatten() {
+        for r in &plan.untag {
+            store
+                .events
+                .image("untag", &image.config_digest, &r.familiar());
+        }
+        if plan.delete {
+            store
+                .events
+                .image("delete", &image.config_digest, &image.config_digest);
+        }
+    }
+    Ok(results)
 }
 
 /// Resolves `query` and applies Docker's decision to the images table, in the caller's

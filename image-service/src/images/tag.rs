@@ -32,5 +32,8 @@ pub fn tag(store: &Store, source: &str, target: &str) -> Result<ImageRecord> {
         rec
     };
     txn.commit()?;
+    store
+        .events
+        .image("tag", &rec.config_digest, &refs::familiar(&rec.name));
     Ok(rec)
 }

@@ -138,6 +138,9 @@ impl Puller {
         match &res {
             Ok(done) => {
                 span.record("digest", done.digest.as_str());
+                self.store
+                    .events
+                    .image("pull", &done.reference, &done.reference);
             }
             Err(e) => ferry_telemetry::record_error(&span, e),
         }

@@ -115,6 +115,7 @@ pub async fn push(puller: &Puller, reference: &str, events: PushEvents) -> Resul
             .put_manifest(manifest.into(), parsed.media_type())
             .await
             .map_err(|e| push_error(e, &r))?;
+        puller.store.events.image("push", reference, reference);
         Ok(PushOutcome {
             tag,
             digest: img.manifest_digest.clone(),
