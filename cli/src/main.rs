@@ -181,6 +181,10 @@ enum ImageCommand {
 enum SystemCommand {
     /// Show disk usage
     Df(commands::df::DfArgs),
+    /// Remove unused data
+    Prune(commands::system_prune::SystemPruneArgs),
+    /// Get real time events from the server
+    Events(commands::events::EventsArgs),
 }
 
 fn main() {
@@ -245,6 +249,8 @@ async fn run(cli: Cli) -> i32 {
         }
         Command::Image(ImageCommand::Prune(a)) => commands::prune::run(&cli.host, a).await,
         Command::System(SystemCommand::Df(a)) => commands::df::run(&cli.host, a).await,
+        Command::System(SystemCommand::Prune(a)) => commands::system_prune::run(&cli.host, a).await,
+        Command::System(SystemCommand::Events(a)) => commands::events::run(&cli.host, a).await,
         Command::Network(c) => commands::network::run(&cli.host, c).await,
         Command::Volume(c) => commands::volume::run(&cli.host, c).await,
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => {

@@ -91,3 +91,31 @@ fn anonymous_volumes_go_with_rm_v_and_prune_keeps_named_ones_unless_all() {
     assert!(all.starts_with("Deleted Volumes:\nkeep\n"), "{all}");
     assert!(env.lines(&["volume", "ls", "-q"]).is_empty());
 }
+
+#[test]
+fn system_prune_takes_stopped_containers_unused_networks_and_anonymous_volumes() {
+    let env = Env::builder().with_busybox().build();
+    let image = env.busybox();
+    env.ok(&["run", "--name", "done", "-v", "/scratch", &image, "true"]);
+    let id = env.ok_trim(&["inspect", "--format", "{{.Id}}", "done"]);
+    env.ok(&["run", "-d", "--name", "alive", &image, "sleep", "300"]);
+    let net = format!("prune{}", ferry_integration_tests::rand_u32());
+    env.ok(&["network", "create", &net]);
+    env.ok(&["volume", "create", "named"]);
+    let out = env.ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(
+        out.starts_with(&format!(
+            "Deleted Containers:\n{id}\n\nDeleted Networks:\n{net}\n\nDeleted Volumes:\n"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("Total reclaimed space: 0B\n") || out.contains("Total reclaimed space:"),
+        "{out}"
+    );
+    let ps = env.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(ps, "alive\n");
+    // Named volumes stay: only anonymous ones go with --volumes.
+    assert_eq!(env.ok_trim(&["volume", "ls", "-q"]), "named");
+    env.ok(&["rm", "-f", "alive"]);
+}

@@ -186,6 +186,13 @@ pub(crate) async fn prune(host: &str, a: PruneArgs) -> anyhow::Result<i32> {
     if !a.force && !prompt::confirm(PRUNE_WARNING)? {
         return Ok(0);
     }
+    let deleted = prune_containers(host).await?;
+    print!("{}", prune_report(&deleted));
+    Ok(0)
+}
+
+/// Removes every stopped container; their IDs (`container prune` and `system prune`).
+pub(crate) async fn prune_containers(host: &str) -> anyhow::Result<Vec<String>> {
     let mut client = ContainersClient::new(crate::client::connect(host).await?);
     let list = client.list(ListRequest { all: true }).await?.into_inner();
     let mut deleted = Vec::new();
@@ -202,8 +209,7 @@ pub(crate) async fn prune(host: &str, a: PruneArgs) -> anyhow::Result<i32> {
             Err(st) => report_one(st),
         }
     }
-    print!("{}", prune_report(&deleted));
-    Ok(0)
+    Ok(deleted)
 }
 
 fn prunable(state: &str) -> bool {

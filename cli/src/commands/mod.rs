@@ -23,6 +23,7 @@ pub(crate) mod run;
 pub(crate) mod save;
 pub(crate) mod search;
 pub(crate) mod stats;
+pub(crate) mod system_prune;
 pub(crate) mod tag;
 pub(crate) mod top;
 pub(crate) mod volume;

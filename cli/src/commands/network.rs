@@ -24,6 +24,64 @@ pub(crate) enum NetworkCommand {
     Connect(LinkArgs),
     /// Disconnect a container from a network
     Disconnect(LinkArgs),
+    /// Remove all unused networks
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PruneArgs {
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    force: bool,
+}
+
+const PRUNE_WARNING: &str =
+    "WARNING! This will remove all custom networks not used by at least one container.";
+
+/// Removes every user network no container uses; their names (`network prune`, `system prune`).
+pub(crate) async fn prune_networks(host: &str) -> anyhow::Result<Vec<String>> {
+    let mut c = NetworksClient::new(crate::client::connect(host).await?);
+    let all = c
+        .list(pb::ListNetworksRequest {})
+        .await?
+        .into_inner()
+        .networks;
+    let mut deleted = Vec::new();
+    for n in all
+        .iter()
+        .filter(|n| !matches!(n.name.as_str(), "bridge" | "host" | "none"))
+    {
+        match c
+            .remove(pb::RemoveNetworkRequest {
+                network: n.id.clone(),
+            })
+            .await
+        {
+            Ok(r) => deleted.push(r.into_inner().name),
+            // In use (or gone meanwhile): prune leaves it, as Docker's does.
+            Err(st)
+                if matches!(
+                    st.code(),
+                    tonic::Code::FailedPrecondition | tonic::Code::NotFound
+                ) => {}
+            Err(st) => return Err(st.into()),
+        }
+    }
+    Ok(deleted)
+}
+
+/// `Deleted Networks:` and the names, or nothing.
+pub(crate) fn prune_section(title: &str, names: &[String]) -> String {
+    if names.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("Deleted {title}:\n");
+    for n in names {
+        out.push_str(n);
+        out.push('\n');
+    }
+    out.push('\n');
+    out
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +126,16 @@ pub(crate) struct LinkArgs {
 pub(crate) async fn run(host: &str, cmd: NetworkCommand) -> anyhow::Result<i32> {
     let mut c = NetworksClient::new(crate::client::connect(host).await?);
     match cmd {
+        NetworkCommand::Prune(a) => {
+            if !a.force && !crate::prompt::confirm(PRUNE_WARNING)? {
+                return Ok(0);
+            }
+            print!(
+                "{}",
+                prune_section("Networks", &prune_networks(host).await?)
+            );
+            Ok(0)
+        }
         NetworkCommand::Create(a) => create(&mut c, a).await,
         NetworkCommand::Ls(a) => ls(&mut c, a).await,
         NetworkCommand::Inspect(a) => inspect(&mut c, a).await,
