@@ -58,6 +58,8 @@ enum Command {
     Search(commands::search::SearchArgs),
     /// Get real time events from the server
     Events(commands::events::EventsArgs),
+    /// Generate the autocompletion script for the specified shell
+    Completion(CompletionArgs),
     /// List images
     Images(commands::images::ImagesArgs),
     /// Manage images
@@ -177,6 +179,13 @@ enum ImageCommand {
     Load(commands::load::LoadArgs),
 }
 
+/// `ferry completion SHELL`: the script to source, as `docker completion` prints it.
+#[derive(Debug, clap::Args)]
+struct CompletionArgs {
+    /// bash, zsh, fish, elvish or powershell
+    shell: clap_complete::Shell,
+}
+
 #[derive(Debug, Subcommand)]
 enum SystemCommand {
     /// Show disk usage
@@ -224,6 +233,17 @@ async fn run(cli: Cli) -> i32 {
         Command::Logout(a) => commands::login::logout(a).await,
         Command::Search(a) => commands::search::run(&cli.host, a).await,
         Command::Events(a) => commands::events::run(&cli.host, a).await,
+        Command::Completion(a) => {
+            // Generated from the same definitions that parse, so it cannot drift; into a buffer
+            // first, since the generator panics on a closed stdout (`| head`).
+            let mut script = Vec::new();
+            clap_complete::generate(a.shell, &mut Cli::command(), "ferry", &mut script);
+            use std::io::Write as _;
+            match std::io::stdout().write_all(&script) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+                other => other.map(|()| 0).map_err(Into::into),
+            }
+        }
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => {
             commands::images::run(&cli.host, a).await
         }
@@ -326,6 +346,23 @@ fn verb_of(args: &[String]) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn completion_scripts_know_every_verb() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "ferry", &mut out);
+            let script = String::from_utf8(out).unwrap();
+            for verb in ["run", "volume", "events", "images", "network", "completion"] {
+                assert!(script.contains(verb), "{shell:?} lacks {verb}");
+            }
+        }
+    }
+
     use ferry_proto::containers::v1::{ContainerConfig, Mount};
 
     use super::*;
