@@ -74,6 +74,10 @@ enum Command {
     /// Manage Ferry
     #[command(subcommand)]
     System(SystemCommand),
+    /// Show the Ferry version information
+    Version(commands::version::VersionArgs),
+    /// Display system-wide information
+    Info(commands::info::InfoArgs),
     /// List containers
     Ps(PsArgs),
     /// Manage containers
@@ -176,6 +180,8 @@ enum ImageCommand {
 enum SystemCommand {
     /// Show disk usage
     Df(commands::df::DfArgs),
+    /// Display system-wide information
+    Info(commands::info::InfoArgs),
 }
 
 fn main() {
@@ -239,6 +245,10 @@ async fn run(cli: Cli) -> i32 {
         }
         Command::Image(ImageCommand::Prune(a)) => commands::prune::run(&cli.host, a).await,
         Command::System(SystemCommand::Df(a)) => commands::df::run(&cli.host, a).await,
+        Command::Version(a) => commands::version::run(&cli.host, a).await,
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
+            commands::info::run(&cli.host, cli.debug, a).await
+        }
         Command::Network(c) => commands::network::run(&cli.host, c).await,
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => {
             commands::ps::run(&cli.host, a).await
@@ -565,6 +575,10 @@ mod tests {
         ])
         .is_ok());
         assert!(parse(&["pull", "busybox"]).is_ok());
+        assert!(parse(&["version", "--format", "{{.Server.Version}}"]).is_ok());
+        assert!(parse(&["info", "-f", "{{.Containers}}"]).is_ok());
+        assert!(parse(&["system", "info"]).is_ok());
+        assert!(parse(&["version", "extra"]).is_err());
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!               builder, root filesystems, lifecycle, exec, logs, stats, copy
 //! shim/         launching ferry-shim and the typed client ferryd talks to it through
 //! usage         `system df`: the image service's figures plus containers and volumes
+//! info/         `version` and `info`: the build, the runtimes' versions, host facts, counts,
+//!               the engine ID kept in the data root
 //! metrics       the Prometheus registry ferryd serves (the pull's figures registered in it)
 //! services/     thin gRPC translators: containers, networks, system (images is the image
 //!               service's own)
@@ -17,6 +19,7 @@
 
 pub mod containers;
 pub mod error;
+pub mod info;
 pub mod metrics;
 pub mod services;
 pub mod shim;

@@ -2,6 +2,7 @@
 //! `ferry.containers.v1`, `ferry.networks.v1`, `ferry.system.v1`, `ferry.shim.v1`); a breaking change gets a new version
 //! beside the old one, never an edit in place.
 
+pub mod build_info;
 pub mod chunks;
 pub mod docker;
 
