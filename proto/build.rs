@@ -1,4 +1,5 @@
-//! Compiles every contract under `ferry/` into OUT_DIR; nothing generated is committed.
+//! Compiles every contract under `ferry/` into OUT_DIR; nothing generated is committed. Also
+//! records the compiler's version for `build_info` (cargo rebuilds when rustc changes).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
@@ -13,9 +14,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for p in protos {
         println!("cargo:rerun-if-changed={p}");
     }
+    println!("cargo:rustc-env=FERRY_RUSTC_VERSION={}", rustc_version());
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
         .compile_protos(&protos, &["."])?;
     Ok(())
+}
+
+/// "1.95.0" from `$RUSTC --version` ("rustc 1.95.0 (59807616e 2026-04-14)"); empty if unknown.
+fn rustc_version() -> String {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    std::process::Command::new(rustc)
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.split_whitespace().nth(1).map(String::from))
+        .unwrap_or_default()
 }

@@ -78,6 +78,10 @@ enum Command {
     /// Manage Ferry
     #[command(subcommand)]
     System(SystemCommand),
+    /// Show the Ferry version information
+    Version(commands::version::VersionArgs),
+    /// Display system-wide information
+    Info(commands::info::InfoArgs),
     /// List containers
     Ps(PsArgs),
     /// Manage containers
@@ -194,6 +198,8 @@ enum SystemCommand {
     Prune(commands::system_prune::SystemPruneArgs),
     /// Get real time events from the server
     Events(commands::events::EventsArgs),
+    /// Display system-wide information
+    Info(commands::info::InfoArgs),
 }
 
 fn main() {
@@ -271,6 +277,10 @@ async fn run(cli: Cli) -> i32 {
         Command::System(SystemCommand::Df(a)) => commands::df::run(&cli.host, a).await,
         Command::System(SystemCommand::Prune(a)) => commands::system_prune::run(&cli.host, a).await,
         Command::System(SystemCommand::Events(a)) => commands::events::run(&cli.host, a).await,
+        Command::Version(a) => commands::version::run(&cli.host, a).await,
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
+            commands::info::run(&cli.host, cli.debug, a).await
+        }
         Command::Network(c) => commands::network::run(&cli.host, c).await,
         Command::Volume(c) => commands::volume::run(&cli.host, c).await,
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => {
@@ -615,6 +625,10 @@ mod tests {
         ])
         .is_ok());
         assert!(parse(&["pull", "busybox"]).is_ok());
+        assert!(parse(&["version", "--format", "{{.Server.Version}}"]).is_ok());
+        assert!(parse(&["info", "-f", "{{.Containers}}"]).is_ok());
+        assert!(parse(&["system", "info"]).is_ok());
+        assert!(parse(&["version", "extra"]).is_err());
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! shim/         launching ferry-shim and the typed client ferryd talks to it through
 //! usage         `system df`: the image service's figures plus containers and volumes
 //! volumes       named volumes under `<data-root>/volumes/` (the local driver's layout)
+//! info/         `version` and `info`: the build, the runtimes' versions, host facts, counts,
+//!               the engine ID kept in the data root
 //! metrics       the Prometheus registry ferryd serves (the pull's figures registered in it)
 //! services/     thin gRPC translators: containers, networks, system (images is the image
 //!               service's own)
@@ -20,6 +22,7 @@
 pub mod containers;
 pub mod error;
 pub mod events;
+pub mod info;
 pub mod metrics;
 pub mod services;
 pub mod shim;

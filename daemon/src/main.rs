@@ -14,6 +14,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use ferry_daemon::containers::{ContainerUsers, Containers};
 use ferry_daemon::events::EventBus;
+use ferry_daemon::info::{self, Settings};
 use ferry_daemon::metrics::Metrics;
 use ferry_daemon::services::{
     ContainersService, EventsService, NetworksService, SystemService, VolumesService,
@@ -186,7 +187,14 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         tracing::info!(addr = %l.local_addr()?, "serving metrics");
         tokio::spawn(Arc::clone(&metrics).serve(l, Arc::clone(&containers)));
     }
-    let system = SystemService::new(Arc::clone(&store), Arc::clone(&containers));
+    let settings = Settings {
+        engine_id: info::engine_id::load_or_create(&cfg.data_root)?,
+        data_root: cfg.data_root.clone(),
+        debug: args.debug,
+        insecure_registries: cfg.insecure_registries.clone(),
+        registry_mirrors: args.registry_mirrors,
+    };
+    let system = SystemService::new(Arc::clone(&store), Arc::clone(&containers), settings);
     let puller = Arc::new(Puller::new(cfg, store, registry).with_metrics(metrics.pull()));
     let listener = bind(&socket).await?;
     tracing::info!(socket = %socket.display(), "ferryd serving");

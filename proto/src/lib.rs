@@ -3,6 +3,7 @@
 //! `ferry.shim.v1`); a breaking change gets a new version
 //! beside the old one, never an edit in place.
 
+pub mod build_info;
 pub mod chunks;
 pub mod docker;
 

@@ -81,6 +81,15 @@ fn split_cells(line: &str) -> Vec<String> {
     line.split('\t').map(String::from).collect()
 }
 
+/// `--format` of a verb that prints one object (`version`, `info`): `json` as compact JSON (Go's
+/// escapes), anything else a template, rendered once and ended with a newline.
+pub(crate) fn render_one(format: &str, v: &Value) -> Result<String, TemplateError> {
+    match format.trim() {
+        "json" => Ok(format!("{}\n", go_json(v))),
+        _ => Ok(format!("{}\n", Template::parse(format)?.render(v)?)),
+    }
+}
+
 /// A row as compact JSON.
 pub(crate) fn plain_json(v: &Value) -> String {
     v.to_string()
@@ -161,6 +170,22 @@ mod tests {
         assert!(render(&f).starts_with("THING ID   NAME\n"));
         let f = Format::parse_blank_default(Some("{{.ID}}"), DEFAULT).expect("parse");
         assert_eq!(render(&f), "a1\nb22\n");
+    }
+
+    #[test]
+    fn one_object_renders_once() {
+        let v = json!({"Name": "<x>", "Server": {"Version": "0.1.0"}});
+        assert_eq!(
+            render_one("{{.Server.Version}}", &v).as_deref(),
+            Ok("0.1.0\n")
+        );
+        let json = "{\"Name\":\"\\u003cx\\u003e\",\"Server\":{\"Version\":\"0.1.0\"}}\n";
+        assert_eq!(render_one("json", &v).as_deref(), Ok(json));
+        assert_eq!(
+            render_one("{{json .}}", &v).map(|s| s.contains("Server")),
+            Ok(true)
+        );
+        assert!(render_one("{{.Nope}}", &v).is_err());
     }
 
     #[test]
