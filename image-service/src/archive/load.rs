@@ -19,7 +19,7 @@ use super::spool::{Spool, SpoolLimits};
 use crate::error::{Error, Result};
 use crate::images::refs::{familiar, put_named};
 use crate::images::{chain_ids, untagged_key, ImageRecord, LayerRecord};
-use crate::metadata::{ContentInfo, IMAGES};
+use crate::metadata::ContentInfo;
 use crate::pull::reader::{ChannelReader, Chunk};
 use crate::pull::{platform_string, sync_data_root, Puller};
 use crate::store::Store;
@@ -226,7 +226,7 @@ fn commit_records(store: &Store, records: &[Vec<ImageRecord>]) -> Result<Vec<Loa
     {
         let all: Vec<ImageRecord> = records.iter().flatten().cloned().collect();
         crate::metadata::check_committed(&txn, &all)?;
-        let mut images = txn.open_table(IMAGES)?;
+        let mut images = crate::images::refs::open_in(&txn)?;
         for r in records.iter().flatten() {
             loaded.push(put_record(&mut images, r)?);
         }

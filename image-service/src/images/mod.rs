@@ -35,8 +35,6 @@ pub use config::{chain_ids, ImageConfig};
 use crate::distribution::Reference;
 use crate::error::{Error, Result};
 
-use crate::metadata::IMAGES;
-
 /// Key prefix of untagged records: `@` cannot start a reference.
 pub const UNTAGGED_PREFIX: &str = "@";
 
@@ -99,7 +97,7 @@ pub fn untagged_key(config_digest: &str) -> String {
 /// transaction: another owner's insert (a container of this image) commits only if it is, so
 /// an `rmi` that commits first wins.
 pub fn exists_in(txn: &redb::WriteTransaction, config_digest: &str) -> Result<bool> {
-    let t = txn.open_table(IMAGES)?;
+    let t = crate::images::refs::open_in(txn)?;
     Ok(refs::records_in(&t)?
         .iter()
         .any(|i| i.config_digest == config_digest))

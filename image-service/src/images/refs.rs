@@ -1,13 +1,33 @@
-//! An image's references (its tags and repository digests), and the write-transaction helpers
-//! that change names while keeping the images table's invariant: an image has named records or
-//! one untagged record, never both, and never neither while it is meant to stay.
+//! The images table's one owner: an image's references (its tags and repository digests), and
+//! the write-transaction helpers that change names while keeping the table's invariant: an
+//! image has named records or one untagged record, never both, and never neither while it is
+//! meant to stay. Everything else in the image service reaches the table through here.
 
-use redb::{ReadableTable, Table};
+use redb::{Database, ReadableTable, Table, TableDefinition, WriteTransaction};
 
 use super::{untagged_key, ImageRecord};
 use crate::error::{Error, Result};
+use crate::metadata::{all_json, get_json};
+
+/// Name (fully qualified reference), or `@<config digest>` for an untagged image → record.
+const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 
 pub(crate) type ImagesTable<'t> = Table<'t, &'static str, &'static [u8]>;
+
+/// The table in `txn`, created if new (a write transaction that spans tables).
+pub(crate) fn open_in(txn: &WriteTransaction) -> Result<ImagesTable<'_>> {
+    Ok(txn.open_table(IMAGES)?)
+}
+
+/// One record by its key.
+pub(crate) fn get(db: &Database, key: &str) -> Result<Option<ImageRecord>> {
+    get_json(db, IMAGES, key)
+}
+
+/// Every record.
+pub(crate) fn all(db: &Database) -> Result<Vec<ImageRecord>> {
+    all_json(db, IMAGES)
+}
 
 /// One reference to an image, as Docker's reference store would hold it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +198,7 @@ fn named_elsewhere(all: &[ImageRecord], rec: &ImageRecord) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::metadata::{Metadata, IMAGES};
+    use crate::metadata::Metadata;
 
     pub(crate) fn record(name: &str, id: char, target: char) -> ImageRecord {
         ImageRecord {
@@ -205,7 +225,7 @@ pub(crate) mod tests {
         f: impl FnOnce(&mut ImagesTable<'_>) -> Result<T>,
     ) -> T {
         let txn = meta.db().begin_write().unwrap();
-        let out = f(&mut txn.open_table(IMAGES).unwrap()).unwrap();
+        let out = f(&mut open_in(&txn).unwrap()).unwrap();
         txn.commit().unwrap();
         out
     }

@@ -19,7 +19,6 @@ use super::refs::{self, records_in, Ref};
 use super::{resolve_in, ImageRecord};
 use crate::distribution::Reference;
 use crate::error::{Error, Result};
-use crate::metadata::IMAGES;
 use crate::store::{GcReport, Store};
 use crate::users::ImageUser as User;
 
@@ -56,7 +55,7 @@ pub fn remove_many(
     let txn = store.meta.db().begin_write()?;
     let mut decided = Vec::new();
     {
-        let mut t = txn.open_table(IMAGES)?;
+        let mut t = crate::images::refs::open_in(&txn)?;
         for q in queries {
             decided.push(decide_in(store, &txn, &mut t, q, force));
         }

@@ -4,7 +4,6 @@ use super::refs::{self, records_in};
 use super::{resolve_in, ImageRecord};
 use crate::distribution::Reference;
 use crate::error::{Error, Result};
-use crate::metadata::IMAGES;
 use crate::store::Store;
 
 /// Points `target` at the image `source` names. The image `target` named before stays, untagged,
@@ -18,7 +17,7 @@ pub fn tag(store: &Store, source: &str, target: &str) -> Result<ImageRecord> {
     }
     let txn = store.meta.db().begin_write()?;
     let rec = {
-        let mut t = txn.open_table(IMAGES)?;
+        let mut t = crate::images::refs::open_in(&txn)?;
         let image = resolve_in(&records_in(&t)?, source)
             .map_err(|e| super::remove::not_found_as_docker(e, source))?;
         let rec = ImageRecord {

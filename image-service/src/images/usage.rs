@@ -7,7 +7,6 @@ use super::refs::{self, records_in};
 use super::remove::{self, Plan, Removed};
 use super::ImageRecord;
 use crate::error::Result;
-use crate::metadata::IMAGES;
 use crate::store::Store;
 use crate::users::ImageUser;
 use redb::ReadableDatabase;
@@ -29,7 +28,7 @@ pub fn prune(store: &Store, all: bool) -> Result<Pruned> {
         .collect();
     let txn = store.meta.db().begin_write()?;
     let victims = {
-        let mut t = txn.open_table(IMAGES)?;
+        let mut t = crate::images::refs::open_in(&txn)?;
         let records = records_in(&t)?;
         let used: HashSet<String> = store
             .users

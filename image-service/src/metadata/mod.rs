@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! images     name (fully qualified reference), or `@<config digest>` for an untagged image
-//!                                              -> ImageRecord (JSON)
+//!                                              -> ImageRecord (JSON)  owned by `images::refs`
 //! content    digest                            -> ContentInfo (JSON)   one per committed blob
 //! snapshots  chain ID                          -> SnapshotInfo (JSON)  one per committed snapshot
 //! counters   "next_snapshot_id"                -> u64
@@ -23,10 +23,10 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::{Error, Result};
+use crate::images::refs;
 use crate::images::ImageRecord;
 use crate::snapshots::SnapshotInfo;
 
-pub(crate) const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 const CONTENT: TableDefinition<&str, &[u8]> = TableDefinition::new("content");
 const SNAPSHOTS: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshots");
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
@@ -47,7 +47,7 @@ impl Metadata {
         let db = Database::create(path)?;
         let txn = db.begin_write()?;
         {
-            txn.open_table(IMAGES)?;
+            refs::open_in(&txn)?;
             txn.open_table(CONTENT)?;
             txn.open_table(SNAPSHOTS)?;
             txn.open_table(COUNTERS)?;
@@ -66,11 +66,11 @@ impl Metadata {
     }
 
     pub fn image(&self, name: &str) -> Result<Option<ImageRecord>> {
-        get_json(&self.db, IMAGES, name)
+        refs::get(&self.db, name)
     }
 
     pub fn images(&self) -> Result<Vec<ImageRecord>> {
-        all_json(&self.db, IMAGES)
+        refs::all(&self.db)
     }
 
     pub fn content(&self, digest: &str) -> Result<Option<ContentInfo>> {
@@ -107,7 +107,7 @@ impl Metadata {
     pub fn commit_image(&self, record: &ImageRecord) -> Result<()> {
         let txn = self.db().begin_write()?;
         check_committed(&txn, std::slice::from_ref(record))?;
-        crate::images::refs::put_named(&mut txn.open_table(IMAGES)?, record)?;
+        refs::put_named(&mut refs::open_in(&txn)?, record)?;
         txn.commit()?;
         Ok(())
     }
@@ -127,7 +127,7 @@ impl Metadata {
     ) -> Result<()> {
         let txn = self.db().begin_write()?;
         {
-            let mut t = txn.open_table(IMAGES)?;
+            let mut t = refs::open_in(&txn)?;
             for name in images {
                 t.remove(name.as_str())?;
             }
