@@ -460,15 +460,17 @@ async fn other_uid_is_refused() {
 }
 
 /// Without the cgroup mask, crun 1.8 refuses this host's hybrid layout; the shim says so and
-/// runs the container with runc.
+/// runs the container with runc. Only a v1-hybrid host has the layout: scripts/test.sh runs this
+/// one when the host has it.
 #[tokio::test]
+#[ignore = "needs a v1-hybrid cgroup host (scripts/test.sh runs it there)"]
 async fn crun_falls_back_to_runc_without_the_mask() {
     let hybrid = std::fs::read_to_string(ferry_shim::daemon::HYBRID_CONTROLLERS)
         .is_ok_and(|s| !s.trim().is_empty());
-    if !hybrid {
-        eprintln!("no hybrid cgroup controllers here: crun needs no fallback; skipped");
-        return;
-    }
+    assert!(
+        hybrid,
+        "no hybrid cgroup controllers here: this host cannot show the fallback"
+    );
     let f = Fixture::with_flags(
         "fallback",
         "crun",
