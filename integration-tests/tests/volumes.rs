@@ -119,3 +119,31 @@ fn system_prune_takes_stopped_containers_unused_networks_and_anonymous_volumes()
     assert_eq!(env.ok_trim(&["volume", "ls", "-q"]), "named");
     env.ok(&["rm", "-f", "alive"]);
 }
+
+#[test]
+fn inspect_finds_any_object_and_type_narrows_it() {
+    let env = Env::builder().with_busybox().build();
+    env.ok(&["volume", "create", "thing"]);
+    assert_eq!(
+        env.ok_trim(&["inspect", "--format", "{{.Name}}", "thing"]),
+        "thing"
+    );
+    assert_eq!(
+        env.ok_trim(&[
+            "inspect",
+            "--type",
+            "volume",
+            "--format",
+            "{{.Driver}}",
+            "thing"
+        ]),
+        "local"
+    );
+    let wrong = env.fails(&["inspect", "--type", "container", "thing"]);
+    assert_eq!(wrong.stderr.trim(), "Error: No such container: thing");
+    let none = env.fails(&["inspect", "nosuchthing"]);
+    assert_eq!(none.stderr.trim(), "Error: No such object: nosuchthing");
+    let image = env.busybox();
+    let id = env.ok_trim(&["inspect", "--type", "image", "--format", "{{.Id}}", &image]);
+    assert!(id.starts_with("sha256:"), "{id}");
+}

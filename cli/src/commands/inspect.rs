@@ -4,6 +4,8 @@
 use clap::Args;
 use ferry_proto::containers::v1::{containers_client::ContainersClient, InspectRequest};
 use ferry_proto::images::v1::images_client::ImagesClient;
+use ferry_proto::networks::v1::{networks_client::NetworksClient, InspectNetworkRequest};
+use ferry_proto::volumes::v1::{volumes_client::VolumesClient, InspectVolumeRequest};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -16,44 +18,94 @@ pub(crate) struct InspectArgs {
     /// Format output using a custom template ('json' or a Go-style template)
     #[arg(short, long)]
     format: Option<String>,
+    /// Return JSON for specified type
+    #[arg(long = "type", value_parser = KINDS)]
+    kind: Option<String>,
     #[arg(required = true)]
     names: Vec<String>,
 }
 
+/// What a name may be, in the order Docker looks.
+const KINDS: [&str; 4] = ["container", "image", "network", "volume"];
+
+struct Clients {
+    containers: ContainersClient<crate::client::Channel>,
+    images: ImagesClient<crate::client::Channel>,
+    networks: NetworksClient<crate::client::Channel>,
+    volumes: VolumesClient<crate::client::Channel>,
+}
+
 pub(crate) async fn run(host: &str, args: InspectArgs) -> anyhow::Result<i32> {
     let channel = crate::client::connect(host).await?;
-    let mut client = ContainersClient::new(channel.clone());
-    let mut images = ImagesClient::new(channel);
+    let mut c = Clients {
+        containers: ContainersClient::new(channel.clone()),
+        images: ImagesClient::new(channel.clone()),
+        networks: NetworksClient::new(channel.clone()),
+        volumes: VolumesClient::new(channel),
+    };
+    let kinds: Vec<&str> = match args.kind.as_deref() {
+        Some(k) => vec![k],
+        None => KINDS.to_vec(),
+    };
     let mut items = Vec::new();
     let mut errors = Vec::new();
-    for name in &args.names {
-        let req = InspectRequest { id: name.clone() };
-        match client.inspect(req).await {
-            Ok(resp) => collect(&resp.into_inner().json, &mut items)?,
-            // As Docker: a name that is no container may be an image.
-            Err(st) if st.code() == tonic::Code::NotFound => {
-                match inspect_one(&mut images, name).await {
-                    Ok(v) => items.push(v),
-                    Err(ist) if ist.code() == tonic::Code::NotFound => {
-                        errors.push(format!("Error: No such object: {name}"))
-                    }
-                    Err(ist) => errors.push(format!(
+    'names: for name in &args.names {
+        for kind in &kinds {
+            match find(&mut c, kind, name).await {
+                Ok(found) => {
+                    items.extend(found);
+                    continue 'names;
+                }
+                Err(st) if st.code() == tonic::Code::NotFound => {}
+                Err(st) => {
+                    errors.push(format!(
                         "Error response from daemon: {}",
-                        daemon_message(&ist)
-                    )),
+                        daemon_message(&st)
+                    ));
+                    continue 'names;
                 }
             }
-            Err(st) => errors.push(format!(
-                "Error response from daemon: {}",
-                daemon_message(&st)
-            )),
         }
+        // Docker names the type it was asked for, or says "object".
+        let what = args.kind.as_deref().unwrap_or("object");
+        errors.push(format!("Error: No such {what}: {name}"));
     }
     print_items(args.format.as_deref(), &items)?;
     for e in &errors {
         eprintln!("{e}");
     }
     Ok(if errors.is_empty() { 0 } else { 1 })
+}
+
+/// The objects `name` is of `kind` (NotFound if none).
+async fn find(c: &mut Clients, kind: &str, name: &str) -> Result<Vec<Value>, tonic::Status> {
+    let bad = |e: serde_json::Error| tonic::Status::internal(e.to_string());
+    match kind {
+        "container" => {
+            let req = InspectRequest {
+                id: name.to_string(),
+            };
+            let json = c.containers.inspect(req).await?.into_inner().json;
+            let mut items = Vec::new();
+            collect(&json, &mut items).map_err(|e| tonic::Status::internal(e.to_string()))?;
+            Ok(items)
+        }
+        "image" => Ok(vec![inspect_one(&mut c.images, name).await?]),
+        "network" => {
+            let req = InspectNetworkRequest {
+                network: name.to_string(),
+            };
+            let json = c.networks.inspect(req).await?.into_inner().json;
+            serde_json::from_str::<Vec<Value>>(&json).map_err(bad)
+        }
+        _ => {
+            let req = InspectVolumeRequest {
+                name: name.to_string(),
+            };
+            let v = c.volumes.inspect(req).await?.into_inner();
+            Ok(vec![super::volume::row(&v)])
+        }
+    }
 }
 
 /// Prints the objects as one JSON array with Docker's indent, or each through the template.

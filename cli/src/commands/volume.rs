@@ -151,7 +151,7 @@ async fn ls(c: &mut Client, a: LsArgs) -> anyhow::Result<i32> {
 }
 
 /// A volume as `ls --format` and `inspect` see it (Docker's field names).
-fn row(v: &pb::Volume) -> Value {
+pub(crate) fn row(v: &pb::Volume) -> Value {
     let labels: BTreeMap<&String, &String> = v.labels.iter().collect();
     json!({
         "CreatedAt": v.created_at, "Driver": v.driver, "Labels": labels,
