@@ -103,6 +103,8 @@ fn images_lists_with_flags_filters_and_formats() {
     );
     let by_ref = env.lines(&["images", "-q", "--filter", "reference=*/app/*"]);
     assert_eq!(by_ref, [id12(&app)]);
+    // A positional pattern is the same filter (`docker images 'bus*'`).
+    assert_eq!(env.lines(&["images", "-q", "*/app/*"]), [id12(&app)]);
     assert_eq!(
         env.lines(&["images", "-q", "--filter", "dangling=true"])
             .len(),

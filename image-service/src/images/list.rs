@@ -94,7 +94,10 @@ pub fn select(
     filters: &Filters,
     created_of: &dyn Fn(&str) -> Result<i64>,
 ) -> Result<Vec<Listed>> {
-    if !repo_arg.is_empty() {
+    if repo_arg.contains(['*', '?']) {
+        // `images 'bus*'`: Docker reads a pattern as a reference filter.
+        images.retain(|i| !i.record.is_untagged() && reference_matches(repo_arg, &i.record.name));
+    } else if !repo_arg.is_empty() {
         let r = Reference::parse(repo_arg)?;
         let exact = repo_arg
             .rsplit('/')
@@ -167,6 +170,25 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
 mod tests {
     use super::super::refs::tests::record;
     use super::*;
+
+    #[test]
+    fn a_positional_pattern_is_a_reference_glob() {
+        let all = vec![
+            listed("docker.io/library/busybox:latest", 'a', 1, &[]),
+            listed("docker.io/library/alpine:3", 'b', 1, &[]),
+        ];
+        let none = Filters::parse(&[]).unwrap();
+        let names = |arg: &str| -> Vec<String> {
+            select(all.clone(), arg, &none, &|_| Ok(0))
+                .unwrap()
+                .into_iter()
+                .map(|l| l.record.name)
+                .collect()
+        };
+        assert_eq!(names("bus*"), ["docker.io/library/busybox:latest"]);
+        assert_eq!(names("*:3"), ["docker.io/library/alpine:3"]);
+        assert!(names("nope*").is_empty());
+    }
 
     fn listed(name: &str, id: char, created: i64, labels: &[(&str, &str)]) -> Listed {
         let mut record = record(name, id, ' ');
