@@ -17,7 +17,7 @@ else
 fi
 # Tests that need a host trait are ignored elsewhere with their reason; run them where it holds.
 if grep -qs . /sys/fs/cgroup/unified/cgroup.controllers && cargo nextest --version >/dev/null 2>&1; then
-    cargo nextest run -p ferry-shim --test containers --locked --run-ignored ignored-only \
+    cargo nextest run --workspace --locked --run-ignored ignored-only \
         -E 'test(crun_falls_back_to_runc_without_the_mask)' || status=$?
 fi
 # Tests leave nothing behind, passing or failing: a leftover fails the suite.

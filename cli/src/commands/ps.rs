@@ -106,7 +106,10 @@ impl Filters {
                 "exited" if v.parse::<i32>().is_err() => {
                     anyhow::bail!("invalid filter 'exited={v}'")
                 }
-                "status" | "name" | "ancestor" | "label" | "id" | "exited" => {}
+                "publish" if port_range(v).is_none() => {
+                    anyhow::bail!("invalid filter 'publish={v}'")
+                }
+                "status" | "name" | "ancestor" | "label" | "id" | "exited" | "publish" => {}
                 _ => anyhow::bail!("invalid filter '{k}'"),
             }
             map.entry(key).or_default().push(v.to_string());
@@ -137,8 +140,29 @@ fn matches_one(key: &str, v: &str, c: &Container) -> bool {
         },
         "id" => c.id.starts_with(v),
         "exited" => c.state == "exited" && v.parse() == Ok(c.exit_code),
+        "publish" => port_range(v).is_some_and(|(lo, hi, proto)| {
+            c.ports.iter().any(|p| {
+                (lo..=hi).contains(&p.container_port) && proto.is_none_or(|want| p.protocol == want)
+            })
+        }),
         _ => false,
     }
+}
+
+/// `80`, `80/tcp`, `8000-8080/udp`: the container ports a `publish=` filter names.
+fn port_range(v: &str) -> Option<(u32, u32, Option<&str>)> {
+    let (ports, proto) = match v.split_once('/') {
+        Some((p, proto)) => (p, Some(proto)),
+        None => (v, None),
+    };
+    let (lo, hi) = match ports.split_once('-') {
+        Some((a, b)) => (a.parse().ok()?, b.parse().ok()?),
+        None => {
+            let p = ports.parse().ok()?;
+            (p, p)
+        }
+    };
+    (lo <= hi).then_some((lo, hi, proto))
 }
 
 /// Docker matches names by regexp; we take substrings with `^`/`$` anchors, which covers what
@@ -373,6 +397,25 @@ mod tests {
             command_column("12345678901234567890", true),
             "\"12345678901234567890\""
         );
+    }
+
+    #[test]
+    fn publish_filters_by_container_port_range_and_protocol() {
+        let mut web = container("a", "web", "busybox", "running", 30);
+        web.ports = vec![ferry_proto::containers::v1::PortBinding {
+            host_ip: String::new(),
+            host_port: 8080,
+            container_port: 80,
+            protocol: "tcp".into(),
+        }];
+        let keep = |v: &str| {
+            Filters::parse(&[format!("publish={v}")])
+                .unwrap()
+                .matches(&web)
+        };
+        assert!(keep("80") && keep("80/tcp") && keep("1-100"));
+        assert!(!keep("80/udp") && !keep("8080") && !keep("81-90"));
+        assert!(Filters::parse(&["publish=x".into()]).is_err());
     }
 
     #[test]
