@@ -11,7 +11,8 @@ report() { echo "leftover: $*" >&2; found=1; }
 while read -r mp; do report "mount $mp"; done < <(
     awk '{print $5}' /proc/self/mountinfo | grep -E "^${roots}" || true)
 for p in /proc/[0-9]*; do
-    cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+    # A process may end between the glob and the read: that is not a leftover.
+    cmd=$( { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null) || continue
     [[ $cmd =~ $roots ]] && report "process ${p#/proc/}: $cmd"
 done
 # A container's cgroup outlives it only if its runtime state was never deleted.
