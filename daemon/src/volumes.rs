@@ -93,8 +93,11 @@ impl Volumes {
         let mut out = Vec::new();
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if let Some(rec) = self.read(&name)? {
-                out.push(rec);
+            match self.read(&name) {
+                Ok(Some(rec)) => out.push(rec),
+                Ok(None) => {}
+                // One damaged volume.json must not hide every other volume.
+                Err(e) => tracing::warn!(volume = %name, error = %e, "unreadable volume record"),
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -117,9 +120,10 @@ impl Volumes {
         }
         let meta = dir.join("volume.json");
         match std::fs::read(&meta) {
+            // Ours, damaged on disk: local damage is Internal, not the user's bad value.
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map(Some)
-                .map_err(|e| Error::InvalidArgument(format!("{}: {e}", meta.display()))),
+                .map_err(|e| Error::io("parse", &meta, std::io::Error::other(e))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let created = std::fs::metadata(&dir)
                     .and_then(|m| m.modified())
@@ -184,6 +188,22 @@ mod tests {
             .to_string()
             .contains("no such volume"));
         assert!(!root.path().join("volumes/data").exists());
+    }
+
+    #[test]
+    fn a_damaged_record_hides_only_its_own_volume() {
+        let root = tempfile::tempdir().unwrap();
+        let v = Volumes::new(root.path());
+        v.create(Some("good"), BTreeMap::new()).unwrap();
+        v.create(Some("bad"), BTreeMap::new()).unwrap();
+        std::fs::write(root.path().join("volumes/bad/volume.json"), b"{not json").unwrap();
+        let names: Vec<String> = v.list().unwrap().into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["good"]);
+        assert!(v
+            .get("bad")
+            .unwrap_err()
+            .to_string()
+            .contains("volume.json"));
     }
 
     #[test]

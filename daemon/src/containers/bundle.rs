@@ -101,7 +101,11 @@ fn volume_dir(volumes: &Volumes, name: &str, rootfs: &Path, destination: &str) -
     let (rec, new) = volumes.ensure(name)?;
     let dir = volumes.data_dir(&rec.name);
     if new {
-        super::volumes::seed(rootfs, destination, &dir)?;
+        if let Err(e) = super::volumes::seed(rootfs, destination, &dir) {
+            // A half-seeded volume would count as seeded next time: it goes with the failure.
+            let _ = volumes.remove(&rec.name);
+            return Err(e);
+        }
     }
     Ok(dir)
 }

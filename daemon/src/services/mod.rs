@@ -15,3 +15,15 @@ pub use networks::NetworksService;
 pub use status::{code_of, to_status};
 pub use system::SystemService;
 pub use volumes::VolumesService;
+
+/// Runs blocking domain work (CNI, files, directory walks) off the async threads: a panicked
+/// task is `Error::Blocking` (Internal, logged), a domain error keeps its code.
+async fn blocking<T: Send + 'static>(
+    task: &'static str,
+    f: impl FnOnce() -> crate::Result<T> + Send + 'static,
+) -> Result<T, tonic::Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| to_status(&crate::Error::blocking(task)(e)))?
+        .map_err(|e| to_status(&e))
+}

@@ -9,7 +9,6 @@ use tonic::{Request, Response, Status};
 
 use super::to_status;
 use crate::containers::Containers;
-use crate::error::Error;
 use crate::info::{self, Info, Settings, Version};
 use crate::usage::{self, DiskUsage};
 
@@ -38,10 +37,8 @@ impl pb::system_server::System for SystemService {
         _req: Request<pb::DiskUsageRequest>,
     ) -> Result<Response<pb::DiskUsageResponse>, Status> {
         let (store, containers) = (Arc::clone(&self.store), Arc::clone(&self.containers));
-        let du = tokio::task::spawn_blocking(move || usage::disk_usage(&store, &containers))
-            .await
-            .map_err(|e| to_status(&Error::Blocking("disk usage", e.to_string())))?
-            .map_err(|e| to_status(&e))?;
+        let du =
+            super::blocking("disk usage", move || usage::disk_usage(&store, &containers)).await?;
         Ok(Response::new(disk_usage(du)))
     }
 

@@ -26,10 +26,7 @@ impl VolumesService {
         f: impl FnOnce(Arc<Containers>) -> crate::Result<T> + Send + 'static,
     ) -> Result<T, Status> {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || f(inner))
-            .await
-            .map_err(|e| to_status(&Error::Blocking("volumes", e.to_string())))?
-            .map_err(|e| to_status(&e))
+        super::blocking("volumes", move || f(inner)).await
     }
 }
 
