@@ -270,6 +270,7 @@ impl Containers {
             stdin: rec.config.open_stdin,
             log_max_size: rec.config.log_max_size,
             log_max_file: rec.config.log_max_file,
+            cri_log: None,
         };
         let created = match client.create(&opts).await {
             Ok(c) => c,
