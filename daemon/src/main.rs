@@ -13,6 +13,9 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::Parser;
 use ferry_daemon::containers::{ContainerUsers, Containers};
+use ferry_daemon::cri::image_service::ImageServiceImpl;
+use ferry_daemon::cri::runtime_service::RuntimeServiceImpl;
+use ferry_daemon::cri::Cri;
 use ferry_daemon::events::EventBus;
 use ferry_daemon::info::{self, Settings};
 use ferry_daemon::metrics::Metrics;
@@ -32,8 +35,11 @@ use ferry_proto::networks::v1::networks_server::NetworksServer;
 use ferry_proto::system::v1::system_server::SystemServer;
 use ferry_proto::volumes::v1::volumes_server::VolumesServer;
 use ferry_telemetry::{ServerLayer, Telemetry};
+use k8s_cri::v1::image_service_server::ImageServiceServer;
+use k8s_cri::v1::runtime_service_server::RuntimeServiceServer;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
@@ -99,6 +105,10 @@ struct Args {
     /// OTLP protocol: grpc or http/protobuf (sets OTEL_EXPORTER_OTLP_PROTOCOL).
     #[arg(long, value_name = "PROTOCOL")]
     otlp_protocol: Option<String>,
+    /// Serve the CRI v1 runtime and image services (kubelet, crictl) on this socket;
+    /// `none` turns them off. Default: unix://<exec-root>/cri.sock (/run/ferry/cri.sock).
+    #[arg(long, value_name = "unix:///PATH|none")]
+    cri_socket: Option<String>,
     /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9323.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
@@ -169,6 +179,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         (args.bridge != "none").then(|| args.bridge.clone()),
     );
     let events = Arc::new(EventBus::default());
+    let metrics = Arc::new(Metrics::default());
     store.events.set(Arc::clone(&events) as _);
     let containers = Containers::new(
         Arc::clone(&store),
@@ -178,8 +189,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         networks,
         Arc::clone(&events),
     )?;
-    containers.recover().await?;
-    let metrics = Arc::new(Metrics::default());
+    let puller = Arc::new(
+        Puller::new(cfg.clone(), Arc::clone(&store), registry).with_metrics(metrics.pull()),
+    );
+    let cri = Cri::new(Arc::clone(&containers), Arc::clone(&puller))?;
+    containers.recover(cri.sandboxes.ready_ids()?).await?;
     if let Some(addr) = args.metrics_addr {
         let l = tokio::net::TcpListener::bind(addr)
             .await
@@ -195,10 +209,26 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         registry_mirrors: args.registry_mirrors,
     };
     let system = SystemService::new(Arc::clone(&store), Arc::clone(&containers), settings);
-    let puller = Arc::new(Puller::new(cfg, store, registry).with_metrics(metrics.pull()));
+    let cri_socket = match args.cri_socket.as_deref() {
+        Some("none") => None,
+        Some(host) => Some(socket_path(host)?),
+        None => Some(cfg.exec_root.join("cri.sock")),
+    };
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown().await;
+            stop.cancel();
+        }
+    });
+    let cri_server = match cri_socket {
+        Some(path) => Some(serve_cri(cri, path, stop.clone()).await?),
+        None => None,
+    };
     let listener = bind(&socket).await?;
     tracing::info!(socket = %socket.display(), "ferryd serving");
-    tonic::transport::Server::builder()
+    let served = tonic::transport::Server::builder()
         .layer(ServerLayer)
         .layer(metrics.rpc_layer())
         .add_service(ImagesServer::new(ImagesService::new(puller)))
@@ -211,11 +241,47 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .add_service(NetworksServer::new(NetworksService::new(containers)))
         .add_service(SystemServer::new(system))
         .add_service(EventsServer::new(EventsService::new(events)))
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown())
-        .await?;
+        .serve_with_incoming_shutdown(
+            UnixListenerStream::new(listener),
+            stop.clone().cancelled_owned(),
+        )
+        .await;
+    stop.cancel();
+    if let Some(mut cri) = cri_server {
+        // A kubelet keeps its connection (and event stream) open: after a grace period the
+        // CRI server stops without waiting for it.
+        match tokio::time::timeout(std::time::Duration::from_secs(2), &mut cri).await {
+            Ok(res) => res??,
+            Err(_) => cri.abort(),
+        }
+    }
+    served?;
     let _ = std::fs::remove_file(&socket);
     tracing::info!("ferryd stopped");
     Ok(())
+}
+
+/// Serves `runtime.v1` on `path` until `stop`; the socket goes when it ends.
+async fn serve_cri(
+    cri: Arc<Cri>,
+    path: PathBuf,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let listener = bind(&path).await?;
+    tracing::info!(socket = %path.display(), "serving the CRI");
+    Ok(tokio::spawn(async move {
+        let res = tonic::transport::Server::builder()
+            .layer(ServerLayer)
+            .add_service(RuntimeServiceServer::new(RuntimeServiceImpl::new(
+                Arc::clone(&cri),
+            )))
+            .add_service(ImageServiceServer::new(ImageServiceImpl::new(cri)))
+            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stop.cancelled_owned())
+            .await;
+        let _ = std::fs::remove_file(&path);
+        Ok(res?)
+    }))
+    // An aborted server leaves its socket file: the next start's `bind` replaces it.
 }
 
 /// Log lines to stderr (RUST_LOG, or info/debug); ferryd's own spans at info and above to the

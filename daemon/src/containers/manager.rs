@@ -270,7 +270,7 @@ impl Containers {
             stdin: rec.config.open_stdin,
             log_max_size: rec.config.log_max_size,
             log_max_file: rec.config.log_max_file,
-            cri_log: None,
+            cri_log: rec.config.pod.as_ref().and_then(|p| p.log_path.as_deref()),
         };
         let created = match client.create(&opts).await {
             Ok(c) => c,
@@ -368,6 +368,26 @@ impl Containers {
                 Ok(c)
             }
         }
+    }
+
+    /// Records a pod container's new resources (UpdateContainerResources, after the cgroup
+    /// took them), under its lock.
+    pub async fn update_pod_resources(
+        &self,
+        id: &str,
+        resources: super::spec::pod::PodResources,
+    ) -> Result<()> {
+        let _g = self.lock(id).await;
+        let mut rec = self.get(id)?;
+        if let Some(p) = rec.config.pod.as_mut() {
+            p.spec.resources = resources;
+        }
+        self.save(&rec)
+    }
+
+    /// The shim of a live container, for the CRI's log reopen.
+    pub async fn shim_of(&self, rec: &ContainerRecord) -> Result<Shim> {
+        self.shim(rec).await
     }
 
     /// SIGTERM (or the image's stop signal), then SIGKILL after `timeout`.

@@ -148,8 +148,9 @@ impl Containers {
     }
 
     /// Re-adopts containers after a ferryd restart; sweeps what dead containers left in the
-    /// network and makes sure the default network exists.
-    pub async fn recover(self: &Arc<Self>) -> Result<()> {
+    /// network (but the namespaces of `keep`: ready pod sandboxes) and makes sure the default
+    /// network exists.
+    pub async fn recover(self: &Arc<Self>, keep: Vec<String>) -> Result<()> {
         self.recover_shims().await?;
         let live = self
             .table
@@ -157,6 +158,7 @@ impl Containers {
             .into_iter()
             .filter(|c| c.state.is_live())
             .map(|c| c.id)
+            .chain(keep)
             .collect();
         let nets = Arc::clone(&self.networks);
         let made = tokio::task::spawn_blocking(move || {

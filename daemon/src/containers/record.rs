@@ -128,6 +128,9 @@ pub struct ContainerConfig {
     /// `-P`: publish every EXPOSEd port.
     #[serde(default)]
     pub publish_all: bool,
+    /// Set for a container of a CRI pod (absent for the CLI's).
+    #[serde(default)]
+    pub pod: Option<super::pod::PodMember>,
 }
 
 /// The OCI runtimes a container may name; the first is the default (Debian ships both).
@@ -200,6 +203,19 @@ pub struct ContainerRecord {
 }
 
 impl ContainerRecord {
+    /// The container's cgroup under each controller's root: `/ferry/<id>`, or
+    /// `<cgroup_parent>/<id>` for a pod's container whose pod names a parent.
+    pub fn cgroup_rel(&self) -> std::path::PathBuf {
+        let parent = self
+            .config
+            .pod
+            .as_ref()
+            .map(|p| p.spec.cgroup_parent.as_str())
+            .filter(|p| !p.is_empty())
+            .unwrap_or("/ferry");
+        std::path::Path::new(parent).join(&self.id)
+    }
+
     /// A record as `create` makes it: created, never run.
     pub fn new(id: String, name: String, config: ContainerConfig, image_id: String) -> Self {
         ContainerRecord {

@@ -125,11 +125,20 @@ impl Shim {
 
     /// Signals the main process (`all`: every process of the container).
     pub async fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        self.signal(signal, all, String::new()).await
+    }
+
+    /// Signals one exec process.
+    pub async fn kill_exec(&self, exec_id: &str, signal: i32) -> Result<()> {
+        self.signal(signal, false, exec_id.to_string()).await
+    }
+
+    async fn signal(&self, signal: i32, all: bool, exec_id: String) -> Result<()> {
         let req = pb::KillRequest {
             id: self.id.clone(),
             signal: signal as u32,
             all,
-            exec_id: String::new(),
+            exec_id,
         };
         self.raw().kill(req).await.map_err(Error::Shim)?;
         Ok(())
