@@ -23,7 +23,7 @@ use ferry_daemon::services::{
     ContainersService, EventsService, NetworksService, SystemService, VolumesService,
 };
 use ferry_image_service::config::Config;
-use ferry_image_service::distribution::{RegistryClient, RegistryConfig};
+use ferry_image_service::distribution::{Mirror, RegistryClient, RegistryConfig};
 use ferry_image_service::pull::Puller;
 use ferry_image_service::services::ImagesService;
 use ferry_image_service::store::Store;
@@ -63,9 +63,11 @@ struct Args {
     /// Registry (HOST:PORT) to reach over plain HTTP; loopback registries always may be.
     #[arg(long = "insecure-registry")]
     insecure_registries: Vec<String>,
-    /// Docker Hub mirror (http://HOST:PORT or https://HOST): docker.io images come from it.
-    #[arg(long = "registry-mirror")]
-    registry_mirrors: Vec<String>,
+    /// Pull mirror: a bare URL (http://HOST:PORT, https://HOST) for Docker Hub, or
+    /// REGISTRY=URL (registry.k8s.io=http://127.0.0.1:5001) for another registry; names keep
+    /// their registry, and a failing mirror falls back to the next, then to the registry.
+    #[arg(long = "registry-mirror", value_name = "[REGISTRY=]URL")]
+    registry_mirrors: Vec<Mirror>,
     /// Layers downloaded at once per pull.
     #[arg(long, default_value_t = 3)]
     max_concurrent_downloads: usize,

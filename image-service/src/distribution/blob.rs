@@ -7,6 +7,11 @@
 //! with exponential backoff, and reported to the caller as
 //! [`BlobChunk::Retrying`] so the UI can show them.
 //!
+//! Mirrors: the download starts at the registry's first mirror. A mirror that cannot open
+//! the blob, or fails for good mid-way, hands over to the next endpoint at the same offset
+//! (the registry itself last), since a blob's bytes are the same wherever they come from and
+//! the caller's digest check covers the whole.
+//!
 //! When the server ignores the range, oci-client hands back a verifying
 //! stream (`BlobResponse::Full`); that is the only case where the bytes get
 //! hashed twice, and the only case where a digest error can come out of the
@@ -22,7 +27,11 @@ use oci_client::errors::DigestError;
 use oci_client::manifest::OciDescriptor;
 use tracing::Instrument as _;
 
-use super::{map_oci_error, BlobChunk, Descriptor, DistributionError, Reference, RegistryClient};
+use super::mirrors::Endpoint;
+use super::{
+    map_oci_error, mirror_failed, BlobChunk, Descriptor, DistributionError, Reference,
+    RegistryClient,
+};
 
 type Body = BoxStream<'static, Result<Bytes, std::io::Error>>;
 
@@ -31,6 +40,10 @@ struct BlobReader {
     client: RegistryClient,
     reference: Reference,
     desc: Descriptor,
+    /// The registry's mirrors, then the registry; never empty.
+    endpoints: Vec<Endpoint>,
+    /// The one in use.
+    endpoint: usize,
     /// Bytes handed to the caller so far.
     received: u64,
     /// Retries since the last progress.
@@ -48,10 +61,13 @@ pub(super) fn stream(
     reference: Reference,
     desc: Descriptor,
 ) -> impl futures::Stream<Item = Result<BlobChunk, DistributionError>> + Send + 'static {
+    let endpoints = client.endpoints(&reference);
     let reader = BlobReader {
         client,
         reference,
         desc,
+        endpoints,
+        endpoint: 0,
         received: 0,
         attempt: 0,
         body: None,
@@ -72,6 +88,9 @@ impl BlobReader {
                 Ok(Some(data)) => return Some(Ok(BlobChunk::Data(data))),
                 Ok(None) => continue,
                 Err(Step::Fatal(e)) => {
+                    if self.fall_back(&e) {
+                        continue;
+                    }
                     self.done = true;
                     return Some(Err(e));
                 }
@@ -87,7 +106,11 @@ impl BlobReader {
             tokio::time::sleep(delay).await;
         }
         if self.body.is_none() {
-            let body = self.open().await?;
+            let body = match self.open().await {
+                // A mirror that cannot open the blob is not retried: the next endpoint is.
+                Err(Step::Retry(e)) if self.on_mirror() => return Err(Step::Fatal(e)),
+                other => other?,
+            };
             self.body = Some(body);
         }
         let Some(body) = self.body.as_mut() else {
@@ -112,7 +135,8 @@ impl BlobReader {
             offset,
             attempt = self.attempt
         );
-        let response = request(&self.client, &self.reference, &self.desc, offset)
+        let endpoint = &self.endpoints[self.endpoint];
+        let response = request(&self.client, endpoint, &self.reference, &self.desc, offset)
             .instrument(span)
             .await?;
         let (full, sized) = match response {
@@ -183,10 +207,29 @@ impl BlobReader {
         })
     }
 
-    /// Schedules a reopen, or gives up after `max_retries`.
+    /// Whether the endpoint in use is a mirror (so there is another after it).
+    fn on_mirror(&self) -> bool {
+        self.endpoint + 1 < self.endpoints.len()
+    }
+
+    /// Moves on to the next endpoint after a mirror failed for good; false on the registry
+    /// itself, whose failure is the download's.
+    fn fall_back(&mut self, error: &DistributionError) -> bool {
+        if !self.on_mirror() {
+            return false;
+        }
+        mirror_failed(&self.endpoints[self.endpoint], &self.reference, error);
+        self.endpoint += 1;
+        self.attempt = 0;
+        self.body = None;
+        self.delay = None;
+        true
+    }
+
+    /// Schedules a reopen, or gives up after `max_retries` (on a mirror: falls back).
     fn retry(&mut self, error: DistributionError) -> Result<BlobChunk, DistributionError> {
         self.body = None;
-        if self.attempt >= self.client.inner.cfg.max_retries {
+        if self.attempt >= self.client.inner.cfg.max_retries && !self.fall_back(&error) {
             self.done = true;
             return Err(error);
         }
@@ -219,11 +262,15 @@ impl BlobReader {
 /// One ranged GET through oci-client (free function: `BlobReader` is not `Sync`).
 async fn request(
     client: &RegistryClient,
+    endpoint: &Endpoint,
     reference: &Reference,
     desc: &Descriptor,
     offset: u64,
 ) -> Result<BlobResponse, Step> {
-    let session = client.session(reference).await.map_err(Step::classify)?;
+    let session = client
+        .session(reference, endpoint)
+        .await
+        .map_err(Step::classify)?;
     let oci_desc = OciDescriptor {
         media_type: desc.media_type.clone(),
         digest: desc.digest.clone(),

@@ -30,6 +30,15 @@ pub enum DistributionError {
         reason: String,
     },
 
+    /// A `--registry-mirror` value that is neither `URL` nor `REGISTRY=URL`.
+    #[error("invalid registry mirror {value:?}: {reason}")]
+    InvalidMirror {
+        /// The value as given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// Connection refused, DNS, TLS, timeouts, 5xx after retries.
     #[error("cannot reach registry {registry}: {message}")]
     Unreachable {

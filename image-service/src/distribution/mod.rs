@@ -28,6 +28,7 @@ mod blob;
 mod error;
 mod login;
 mod manifest;
+mod mirrors;
 mod push;
 mod reference;
 
@@ -44,6 +45,8 @@ use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
 use oci_client::RegistryOperation;
 
+use mirrors::Endpoint;
+
 pub use auth::{docker_config_path, load_credentials, load_credentials_from, Credentials};
 pub use error::{BoxError, DistributionError};
 pub use login::{parse_challenge, Challenge, SearchHit};
@@ -52,6 +55,7 @@ pub use manifest::{
     Manifest, Platform, ACCEPTED_MEDIA_TYPES, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2,
     DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST,
 };
+pub use mirrors::Mirror;
 pub use push::{Mount, PushTarget};
 pub use reference::Reference;
 
@@ -74,9 +78,9 @@ pub struct RegistryConfig {
     pub max_retries: u32,
     /// First backoff; doubles at each retry (capped at 30 s).
     pub retry_backoff: Duration,
-    /// Docker Hub mirrors (dockerd's `--registry-mirror`): `http://host:port` or
-    /// `https://host`; docker.io images are fetched from the first one.
-    pub mirrors: Vec<String>,
+    /// Pull mirrors (`--registry-mirror`), per registry: a pull tries its registry's mirrors
+    /// in this order, then the registry itself.
+    pub mirrors: Vec<Mirror>,
 }
 
 impl Default for RegistryConfig {
@@ -151,7 +155,7 @@ enum RequestAuth {
     Bearer(String),
 }
 
-/// Everything needed to talk to one repository.
+/// Everything needed to talk to one repository at one endpoint.
 struct Session {
     oci: oci_client::Client,
     oci_ref: oci_client::Reference,
@@ -196,12 +200,20 @@ impl RegistryClient {
         &self,
         r: &Reference,
     ) -> Result<FetchedManifest, DistributionError> {
-        let fetched = self.retrying(|| self.get_manifest(r)).await?;
-        if let Some(expected) = r.digest() {
-            verify_digest(expected, &fetched.digest)?;
+        let mut endpoints = self.endpoints(r);
+        let origin = endpoints
+            .pop()
+            .expect("the registry itself is always an endpoint");
+        // A mirror gets one try: a dead or incomplete one must not cost the retries' backoff
+        // before the registry is asked.
+        for mirror in &endpoints {
+            match self.get_verified_manifest(r, mirror).await {
+                Ok(fetched) => return Ok(fetched),
+                Err(e) => mirror_failed(mirror, r, &e),
+            }
         }
-        tracing::debug!(digest = %fetched.digest, media_type = %fetched.media_type, "fetched manifest");
-        Ok(fetched)
+        self.retrying(|| self.get_verified_manifest(r, &origin))
+            .await
     }
 
     /// Fetches the manifest `digest` of `r`'s repository (e.g. an index
@@ -284,38 +296,50 @@ impl RegistryClient {
             .min(MAX_BACKOFF)
     }
 
-    /// Whether `registry` is spoken to in plain HTTP (loopback or configured
-    /// insecure), as Docker does by default for 127.0.0.0/8.
+    /// Whether `registry` is spoken to in plain HTTP (loopback, configured insecure, or an
+    /// `http://` mirror's host), as Docker does by default for 127.0.0.0/8.
     fn is_plain_http(&self, registry: &str) -> bool {
-        let http_mirror = |m: &String| m.starts_with("http://") && mirror_host(m) == registry;
+        let http_mirror = |m: &Mirror| m.plain_http() && m.host() == registry;
         self.inner.cfg.insecure.iter().any(|h| h == registry)
             || self.inner.cfg.mirrors.iter().any(http_mirror)
             || is_loopback_host(registry)
     }
 
-    /// Where `r`'s v2 API is served: its registry, or the Docker Hub mirror for docker.io.
-    fn host_for<'a>(&'a self, r: &'a Reference) -> &'a str {
-        match self.inner.cfg.mirrors.first() {
-            Some(m) if r.registry() == "docker.io" => mirror_host(m),
-            _ => r.api_host(),
-        }
+    /// Where `r`'s v2 API is served: its registry's mirrors, then the registry, always last.
+    fn endpoints(&self, r: &Reference) -> Vec<Endpoint> {
+        let plain_http = self.is_plain_http(r.api_host());
+        mirrors::endpoints(
+            &self.inner.cfg.mirrors,
+            r.registry(),
+            r.api_host(),
+            plain_http,
+        )
     }
 
-    fn base_url(&self, r: &Reference) -> String {
-        let scheme = if self.is_plain_http(self.host_for(r)) {
-            "http"
-        } else {
-            "https"
-        };
-        format!("{scheme}://{}", self.host_for(r))
+    /// [`Self::get_manifest`], its digest checked against `r`'s.
+    async fn get_verified_manifest(
+        &self,
+        r: &Reference,
+        endpoint: &Endpoint,
+    ) -> Result<FetchedManifest, DistributionError> {
+        let fetched = self.get_manifest(r, endpoint).await?;
+        if let Some(expected) = r.digest() {
+            verify_digest(expected, &fetched.digest)?;
+        }
+        tracing::debug!(digest = %fetched.digest, media_type = %fetched.media_type, host = %endpoint.host, "fetched manifest");
+        Ok(fetched)
     }
 
     /// One manifest GET, bounded by [`MAX_MANIFEST_BYTES`].
-    async fn get_manifest(&self, r: &Reference) -> Result<FetchedManifest, DistributionError> {
-        let session = self.session(r).await?;
+    async fn get_manifest(
+        &self,
+        r: &Reference,
+        endpoint: &Endpoint,
+    ) -> Result<FetchedManifest, DistributionError> {
+        let session = self.session(r, endpoint).await?;
         let url = format!(
             "{}/v2/{}/manifests/{}",
-            self.base_url(r),
+            endpoint.base_url(),
             r.repository(),
             r.tag_or_digest()
         );
@@ -342,15 +366,19 @@ impl RegistryClient {
         })
     }
 
-    /// oci-client instance, oci reference and request auth for `r`.
-    async fn session(&self, r: &Reference) -> Result<Session, DistributionError> {
-        let credentials = load_credentials(r.registry())?;
+    /// oci-client instance, oci reference and request auth for `r` at `endpoint`.
+    async fn session(
+        &self,
+        r: &Reference,
+        endpoint: &Endpoint,
+    ) -> Result<Session, DistributionError> {
+        let credentials = load_credentials(endpoint.credentials_key(r.registry()))?;
         let oci_ref = oci_client::Reference::with_tag(
-            self.host_for(r).to_string(),
+            endpoint.host.clone(),
             r.repository().to_string(),
             "latest".to_string(),
         );
-        let (oci, cached) = self.registry_handle(r, &credentials)?;
+        let (oci, cached) = self.registry_handle(r, endpoint, &credentials)?;
         if let Some(auth) = cached {
             return Ok(Session { oci, oci_ref, auth });
         }
@@ -367,15 +395,16 @@ impl RegistryClient {
             (None, Some(c)) => RequestAuth::Basic(c.username, c.password),
             (None, None) => RequestAuth::None,
         };
-        self.remember_auth(r, auth.clone());
+        self.remember_auth(r, endpoint, auth.clone());
         Ok(Session { oci, oci_ref, auth })
     }
 
-    /// The oci client for `r`'s host (new one if credentials changed) and a
-    /// still-fresh manifest auth for `r`'s repository, if any.
+    /// The oci client for `endpoint` (new one if credentials changed) and a
+    /// still-fresh manifest auth for `r`'s repository there, if any.
     fn registry_handle(
         &self,
         r: &Reference,
+        endpoint: &Endpoint,
         credentials: &Option<Credentials>,
     ) -> Result<(oci_client::Client, Option<RequestAuth>), DistributionError> {
         let mut map = self
@@ -383,7 +412,7 @@ impl RegistryClient {
             .registries
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let host = self.host_for(r);
+        let host = endpoint.host.as_str();
         if let Some(h) = map.get(host).filter(|h| &h.credentials == credentials) {
             let cached = h
                 .manifest_auth
@@ -392,7 +421,7 @@ impl RegistryClient {
                 .map(|(a, _)| a.clone());
             return Ok((h.oci.clone(), cached));
         }
-        let oci = self.new_oci_client(host)?;
+        let oci = self.new_oci_client(endpoint.plain_http)?;
         map.insert(
             host.to_string(),
             RegistryHandle {
@@ -404,21 +433,21 @@ impl RegistryClient {
         Ok((oci, None))
     }
 
-    fn remember_auth(&self, r: &Reference, auth: RequestAuth) {
+    fn remember_auth(&self, r: &Reference, endpoint: &Endpoint, auth: RequestAuth) {
         let mut map = self
             .inner
             .registries
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(h) = map.get_mut(self.host_for(r)) {
+        if let Some(h) = map.get_mut(&endpoint.host) {
             h.manifest_auth
                 .insert(r.repository().to_string(), (auth, Instant::now()));
         }
     }
 
-    fn new_oci_client(&self, host: &str) -> Result<oci_client::Client, DistributionError> {
+    fn new_oci_client(&self, plain_http: bool) -> Result<oci_client::Client, DistributionError> {
         let cfg = &self.inner.cfg;
-        let protocol = if self.is_plain_http(host) {
+        let protocol = if plain_http {
             oci_client::client::ClientProtocol::Http
         } else {
             oci_client::client::ClientProtocol::Https
@@ -575,8 +604,12 @@ fn map_oci_error(e: OciDistributionError, r: &Reference, blob: Option<&str>) -> 
     }
 }
 
-/// "http://127.0.0.1:5000/" → "127.0.0.1:5000".
-fn mirror_host(url: &str) -> &str {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    rest.trim_end_matches('/')
+/// Logs why a mirror did not serve `r`; the caller moves on to the next endpoint.
+fn mirror_failed(mirror: &Endpoint, r: &Reference, error: &DistributionError) {
+    tracing::warn!(
+        mirror = %mirror.host,
+        reference = %r,
+        %error,
+        "registry mirror failed, trying the next endpoint"
+    );
 }

@@ -53,7 +53,7 @@ impl RegistryClient {
     pub async fn push_target(&self, r: &Reference) -> Result<PushTarget, DistributionError> {
         let credentials = load_credentials(r.registry())?;
         let host = r.api_host();
-        let oci = self.new_oci_client(host)?;
+        let oci = self.new_oci_client(self.is_plain_http(host))?;
         let tag = r.tag().unwrap_or("latest").to_string();
         let oci_ref =
             oci_client::Reference::with_tag(host.to_string(), r.repository().to_string(), tag);

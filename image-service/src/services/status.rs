@@ -62,7 +62,9 @@ pub fn code_of(err: &Error) -> Code {
 
 fn distribution_code(d: &D) -> Code {
     match d {
-        D::InvalidReference { .. } | D::InvalidPlatform { .. } => Code::InvalidArgument,
+        D::InvalidReference { .. } | D::InvalidPlatform { .. } | D::InvalidMirror { .. } => {
+            Code::InvalidArgument
+        }
         D::Unreachable { .. } => Code::Unavailable,
         D::Unauthorized { .. } => Code::Unauthenticated,
         D::Denied { .. } => Code::PermissionDenied,
