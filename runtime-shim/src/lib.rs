@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod error;
 pub mod io;
 pub mod oci;
+pub mod pod_init;
 pub mod process;
 pub mod reaper;
 pub mod server;

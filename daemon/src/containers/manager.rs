@@ -370,6 +370,11 @@ impl Containers {
         }
     }
 
+    /// The ferry-shim binary (it also serves as a pod's PID-namespace init).
+    pub fn shim_binary(&self) -> &std::path::Path {
+        &self.launcher.binary
+    }
+
     /// Records a pod container's new resources (UpdateContainerResources, after the cgroup
     /// took them), under its lock.
     pub async fn update_pod_resources(
@@ -463,8 +468,12 @@ impl Containers {
         if rec.state == State::Paused && sig == libc::SIGKILL {
             let _ = client.resume().await;
         }
-        client.kill(sig, all).await?;
-        Ok(true)
+        match client.kill(sig, all).await {
+            // It exited between our read and the kill: the monitor records the exit.
+            Err(Error::Shim(s)) if s.code() == tonic::Code::FailedPrecondition => Ok(false),
+            Err(e) => Err(e),
+            Ok(()) => Ok(true),
+        }
     }
 
     /// Waits until the container is not running; false on timeout.

@@ -195,11 +195,18 @@ fn pod_spec(
     sc: &cri::LinuxContainerSecurityContext,
     pid_ns: Option<PathBuf>,
 ) -> Result<PodSpec> {
+    let ns = sc.namespace_options.clone().unwrap_or_default();
+    // The pod's PID namespace is joined only by a container that asks for it (POD).
+    let pod_pid = ns.pid == NamespaceMode::Pod as i32;
     let mut spec = PodSpec {
-        join: sb.namespaces.clone(),
+        join: sb
+            .namespaces
+            .iter()
+            .filter(|(k, _)| k != "pid" || pod_pid)
+            .cloned()
+            .collect(),
         ..Default::default()
     };
-    let ns = sc.namespace_options.clone().unwrap_or_default();
     if sb.host_ipc() {
         spec.host.push("ipc".into());
     }

@@ -47,7 +47,7 @@ impl Cri {
                 "container config must name an image".into(),
             ));
         }
-        let pid_ns = self.pid_namespace(&sb, config)?;
+        let pid_ns = self.pid_namespace(config)?;
         let translated = translate(&sb, config, image, pid_ns)?;
         let meta = translated.pod.as_ref().map(|p| (p.name.clone(), p.attempt));
         let name = meta.map_or_else(String::new, |(n, a)| container_name(&sb, &n, a));
@@ -55,37 +55,26 @@ impl Cri {
         Ok(id)
     }
 
-    /// The PID namespace to join: the pod's (its first running container's) for POD, the
-    /// target container's for TARGET; None makes a new one (or the host's, see translate).
-    fn pid_namespace(
-        &self,
-        sb: &super::sandbox::SandboxRecord,
-        config: &cri::ContainerConfig,
-    ) -> Result<Option<PathBuf>> {
-        use cri::NamespaceMode;
+    /// The PID namespace a TARGET container joins: its target's (POD joins the pod's, held
+    /// by the sandbox; None otherwise).
+    fn pid_namespace(&self, config: &cri::ContainerConfig) -> Result<Option<PathBuf>> {
         let ns = config
             .linux
             .as_ref()
             .and_then(|l| l.security_context.as_ref())
             .and_then(|s| s.namespace_options.clone())
             .unwrap_or_default();
-        let holder = if ns.pid == NamespaceMode::Target as i32 {
-            Some(self.containers.get(&ns.target_id)?)
-        } else if ns.pid == NamespaceMode::Pod as i32 {
-            let mut running = self
-                .sandboxes
-                .members(&sb.id)?
-                .into_iter()
-                .filter(|c| c.state == State::Running)
-                .collect::<Vec<_>>();
-            running.sort_by(|a, b| a.created.cmp(&b.created));
-            running.into_iter().next()
-        } else {
-            None
-        };
-        Ok(holder
-            .filter(|c| c.pid > 0)
-            .map(|c| PathBuf::from(format!("/proc/{}/ns/pid", c.pid))))
+        if ns.pid != cri::NamespaceMode::Target as i32 {
+            return Ok(None);
+        }
+        let target = self.containers.get(&ns.target_id)?;
+        if target.pid == 0 || !target.state.is_live() {
+            return Err(Error::Conflict(format!(
+                "target container {} is not running",
+                ns.target_id
+            )));
+        }
+        Ok(Some(PathBuf::from(format!("/proc/{}/ns/pid", target.pid))))
     }
 
     /// A container of a pod, by ID or unique prefix; a CLI container is not the CRI's.

@@ -9,20 +9,15 @@ use super::record::SandboxRecord;
 use crate::error::{Error, Result};
 use ferry_network::PortBinding;
 
-/// The pod's hostname: as asked, else the host's on the host network, else the pod's name.
+/// The pod's hostname: as asked, else the host's (as containerd does; the kubelet always sets
+/// one).
 pub fn hostname(rec: &SandboxRecord) -> String {
     if !rec.config.hostname.is_empty() {
         return rec.config.hostname.clone();
     }
-    if rec.host_network() {
-        if let Ok(h) = nix::unistd::gethostname() {
-            return h.to_string_lossy().into_owned();
-        }
-    }
-    match rec.name() {
-        "" => rec.id[..12].to_string(),
-        n => n.to_string(),
-    }
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| rec.id[..12].to_string())
 }
 
 pub(super) fn write(dir: &Path, rec: &SandboxRecord, hostname: &str) -> Result<()> {

@@ -1,5 +1,6 @@
 //! Pod sandboxes: the namespaces a pod's containers share, without a pause process. A sandbox
-//! pins a new IPC and UTS namespace (with the pod's hostname) on files, joins Ferry's default
+//! pins a new IPC and UTS namespace (with the pod's hostname) on files, starts a tiny init
+//! holding a shared PID namespace when the pod asks for one (the CRI's default), joins Ferry's default
 //! bridge network in its own network namespace (ports published as the pod asks), and writes
 //! the /etc files its containers share. Stopping tears the network and namespaces down and
 //! stops the containers; removing also removes them. Both succeed for a sandbox already gone,
@@ -12,6 +13,7 @@
 //! ```
 
 pub mod files;
+mod pid;
 pub mod record;
 pub mod table;
 
@@ -90,6 +92,7 @@ impl Sandboxes {
             state: SandboxState::Ready,
             created_ns: now_ns(),
             net: None,
+            init_pid: 0,
             files_dir: self.dir(&id),
             namespaces: Vec::new(),
         };
@@ -111,6 +114,14 @@ impl Sandboxes {
             let p = pins.join("ipc");
             pin(&p, CloneFlags::CLONE_NEWIPC, None)?;
             rec.namespaces.push(("ipc".into(), p));
+        }
+        if rec.shared_pid() && !rec.host_pid() {
+            let shim = self.containers.shim_binary().to_path_buf();
+            let pid = tokio::task::spawn_blocking(move || pid::start(&shim))
+                .await
+                .map_err(Error::blocking("pod init"))??;
+            rec.namespaces.push(("pid".into(), pid::namespace(pid)));
+            rec.init_pid = pid;
         }
         if !rec.host_network() {
             let p = pins.join("uts");
@@ -148,8 +159,10 @@ impl Sandboxes {
                 tracing::warn!(id = %rec.id, ?res, "pod network teardown left something behind");
             }
         }
+        pid::stop(rec.init_pid);
+        rec.init_pid = 0;
         for (kind, path) in rec.namespaces.drain(..) {
-            if kind != "network" {
+            if kind != "network" && kind != "pid" {
                 if let Err(e) = ferry_network::netns::remove(&path) {
                     tracing::warn!(id = %rec.id, path = %path.display(), error = %e, "unpinning a namespace");
                 }
@@ -236,7 +249,16 @@ fn pin(path: &std::path::Path, kind: CloneFlags, hostname: Option<String>) -> Re
     .map_err(|e| Error::io("pin namespace", path, e))
 }
 
+/// Linux's limit on a hostname (HOST_NAME_MAX).
+const MAX_HOSTNAME: usize = 64;
+
 fn validate(config: &PodSandboxConfig, handler: &str) -> Result<()> {
+    if config.hostname.len() > MAX_HOSTNAME {
+        return Err(Error::InvalidArgument(format!(
+            "hostname {:?} is longer than {MAX_HOSTNAME} bytes",
+            config.hostname
+        )));
+    }
     let Some(m) = &config.metadata else {
         return Err(Error::InvalidArgument(
             "sandbox config must include metadata".into(),

@@ -24,6 +24,9 @@ pub struct SandboxRecord {
     /// The bridge endpoint while ready (None on the host network or when stopped).
     #[serde(default)]
     pub net: Option<ferry_network::NetState>,
+    /// Host PID of the init holding the pod's shared PID namespace (0: none).
+    #[serde(default)]
+    pub init_pid: u32,
     /// Where its shared /etc files are (`<data-root>/pods/<id>`).
     #[serde(default)]
     pub files_dir: PathBuf,
