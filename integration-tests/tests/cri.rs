@@ -365,3 +365,45 @@ fn the_image_service_shares_the_cli_store_and_answers_for_missing_images() {
         .as_ref()
         .is_some_and(|u| u.value > 0));
 }
+
+#[test]
+fn an_oom_kill_is_reported_as_oomkilled_with_137() {
+    let env = env();
+    let c = client(&env);
+    let mut rt = c.runtime.clone();
+    let logs = tempfile::tempdir_in("/var/tmp").expect("log dir");
+    let sb = pod_config(logs.path());
+    let req = cri::RunPodSandboxRequest {
+        config: Some(sb.clone()),
+        runtime_handler: String::new(),
+    };
+    let pod = c
+        .call(rt.run_pod_sandbox(req))
+        .expect("run pod")
+        .into_inner()
+        .pod_sandbox_id;
+    let mut cfg = container_config(&env.busybox(), "hog", "tail /dev/zero");
+    cfg.linux = Some(cri::LinuxContainerConfig {
+        resources: Some(cri::LinuxContainerResources {
+            memory_limit_in_bytes: 15 << 20,
+            ..Default::default()
+        }),
+        security_context: None,
+    });
+    let id = create_and_start(&c, &pod, cfg, &sb);
+    let exited = ferry_integration_tests::wait_until(std::time::Duration::from_secs(30), || {
+        status(&c, &id).state == cri::ContainerState::ContainerExited as i32
+    });
+    assert!(exited, "the hog was not killed");
+    let s = status(&c, &id);
+    assert_eq!((s.exit_code, s.reason.as_str()), (137, "OOMKilled"));
+    assert_eq!(
+        env.inspect(&id)["State"]["OOMKilled"],
+        true,
+        "Docker's inspect says so too"
+    );
+    c.call(rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod,
+    }))
+    .expect("remove pod");
+}

@@ -293,6 +293,7 @@ impl Containers {
         rec.pid = created.pid;
         rec.runtime_used = created.runtime_used;
         rec.started_at = Some(now());
+        rec.oom_killed = false;
         rec.finished_at = None;
         rec.error.clear();
         self.save(rec)?;

@@ -50,6 +50,7 @@ impl Containers {
         let Some(mut rec) = self.table.get(id)? else {
             return Ok(());
         };
+        rec.oom_killed = exit.is_some() && self.oom_killed(&rec);
         if let Some(c) = client.or_else(|| self.shims_take(id)) {
             c.retire().await;
         }
@@ -105,7 +106,7 @@ impl Containers {
     async fn kill_orphan(&self, rec: &super::record::ContainerRecord) {
         let pid = rec.pid as i32;
         let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-        if pid > 0 && cgroup.contains(&format!("/ferry/{}", rec.id)) {
+        if pid > 0 && cgroup.contains(&rec.cgroup_rel().display().to_string()) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,

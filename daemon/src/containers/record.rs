@@ -197,6 +197,10 @@ pub struct ContainerRecord {
     pub runtime_used: String,
     /// Why the container is dead, or why its last start failed.
     pub error: String,
+    /// The kernel's OOM killer struck during the last run (Docker's State.OOMKilled, the CRI's
+    /// OOMKilled reason).
+    #[serde(default)]
+    pub oom_killed: bool,
     /// Namespace, addresses and bound ports while it runs on a bridge network.
     #[serde(default)]
     pub net: Option<ferry_network::NetState>,
@@ -235,6 +239,7 @@ impl ContainerRecord {
             stopped_by_user: false,
             runtime_used: String::new(),
             error: String::new(),
+            oom_killed: false,
             net: None,
         }
     }

@@ -153,6 +153,12 @@ impl Containers {
         })
     }
 
+    /// Whether the OOM killer struck in the container's cgroup; read at its exit, before the
+    /// runtime's delete removes the cgroup.
+    pub fn oom_killed(&self, rec: &ContainerRecord) -> bool {
+        Cgroup::new(&HostFs::default().cgroup, &rec.cgroup_rel()).oom_kills() > 0
+    }
+
     /// The containers of this round (a removed one simply drops out of a stream).
     fn stats_targets(&self, query: &StatsQuery) -> Result<Vec<ContainerRecord>> {
         if query.ids.is_empty() {
@@ -330,6 +336,22 @@ impl Cgroup {
             .parse::<u64>()
             .ok()
             .filter(|l| *l < UNLIMITED && *l > 0)
+    }
+
+    /// How many processes the kernel's OOM killer took in this cgroup (`oom_kill` in v1's
+    /// memory.oom_control, v2's memory.events).
+    fn oom_kills(&self) -> u64 {
+        self.first(&[
+            ("memory", "memory.oom_control"),
+            ("unified", "memory.events"),
+            ("", "memory.events"),
+        ])
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("oom_kill "))
+                .map(|v| number(v))
+        })
+        .unwrap_or(0)
     }
 
     fn pids(&self) -> u64 {

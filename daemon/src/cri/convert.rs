@@ -64,9 +64,10 @@ pub fn container(rec: &ContainerRecord, repo_digest: Option<String>) -> cri::Con
     }
 }
 
-/// The CRI's reason for a stop: Completed or Error (OOMKilled is not detected yet).
+/// The CRI's reason for a stop: OOMKilled, Completed or Error.
 fn reason(rec: &ContainerRecord) -> (String, String) {
     match rec.state {
+        State::Exited | State::Dead if rec.oom_killed => ("OOMKilled".into(), String::new()),
         State::Exited | State::Dead if rec.exit_code == 0 => ("Completed".into(), String::new()),
         State::Exited | State::Dead => ("Error".into(), rec.error.clone()),
         State::Created if !rec.error.is_empty() => ("StartError".into(), rec.error.clone()),
