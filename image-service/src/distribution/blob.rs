@@ -1,8 +1,8 @@
 //! Resumable blob download.
 //!
-//! Layers are large and connections drop. Each (re)open asks oci-client for
-//! `Range: bytes=<received>-` via `pull_blob_stream_partial`; a server that
-//! ignores the range (200 instead of 206) has its first `<received>` bytes
+//! Layers are large and connections drop. Each (re)open is a GET with
+//! `Range: bytes=<received>-` (through `transport.rs`, which answers challenges); a server
+//! that ignores the range (200 instead of 206) has its first `<received>` bytes
 //! skipped here. Failures without progress are retried `max_retries` times
 //! with exponential backoff, and reported to the caller as
 //! [`BlobChunk::Retrying`] so the UI can show them.
@@ -12,28 +12,23 @@
 //! (the registry itself last), since a blob's bytes are the same wherever they come from and
 //! the caller's digest check covers the whole.
 //!
-//! When the server ignores the range, oci-client hands back a verifying
-//! stream (`BlobResponse::Full`); that is the only case where the bytes get
-//! hashed twice, and the only case where a digest error can come out of the
-//! body — it is reported as [`DistributionError::DigestMismatch`].
+//! A descriptor's `urls` (foreign layers) are tried, in order, only when the registry does
+//! not serve the blob, and never with credentials (CVE-2020-15157).
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt as _;
-use oci_client::client::BlobResponse;
-use oci_client::errors::DigestError;
-use oci_client::manifest::OciDescriptor;
 use tracing::Instrument as _;
 
 use super::mirrors::Endpoint;
 use super::{
-    map_oci_error, mirror_failed, BlobChunk, Descriptor, DistributionError, Reference,
+    check_status, mirror_failed, BlobChunk, Descriptor, DistributionError, Reference,
     RegistryClient,
 };
 
-type Body = BoxStream<'static, Result<Bytes, std::io::Error>>;
+type Body = BoxStream<'static, Result<Bytes, reqwest::Error>>;
 
 /// State of one blob download.
 struct BlobReader {
@@ -139,13 +134,10 @@ impl BlobReader {
         let response = request(&self.client, endpoint, &self.reference, &self.desc, offset)
             .instrument(span)
             .await?;
-        let (full, sized) = match response {
-            BlobResponse::Full(s) => (true, s),
-            BlobResponse::Partial(s) => (false, s),
-        };
         // A 200 restarts at byte 0: drop what we already have.
+        let full = response.status() == http::StatusCode::OK;
         self.skip = if full { offset } else { 0 };
-        Ok(sized.stream)
+        Ok(response.bytes_stream().boxed())
     }
 
     /// Handles a chunk: skip for 200-after-range, enforce the size limit.
@@ -167,16 +159,7 @@ impl BlobReader {
         Ok(Some(bytes))
     }
 
-    fn read_error(&mut self, e: std::io::Error) -> Result<Option<Bytes>, Step> {
-        if let Some(DigestError::VerificationError { expected, actual }) = e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<DigestError>())
-        {
-            return Err(Step::Fatal(DistributionError::DigestMismatch {
-                expected: expected.clone(),
-                actual: actual.clone(),
-            }));
-        }
+    fn read_error(&mut self, e: reqwest::Error) -> Result<Option<Bytes>, Step> {
         if self.received == self.desc.size {
             // Everything is in hand; a failure after the last byte is moot.
             self.done = true;
@@ -259,30 +242,61 @@ impl BlobReader {
     }
 }
 
-/// One ranged GET through oci-client (free function: `BlobReader` is not `Sync`).
+/// One ranged GET of the blob at `endpoint`, then of its `urls` if the registry has it not;
+/// 200 or 206, else the error its status means (free function: `BlobReader` is not `Sync`).
 async fn request(
     client: &RegistryClient,
     endpoint: &Endpoint,
     reference: &Reference,
     desc: &Descriptor,
     offset: u64,
-) -> Result<BlobResponse, Step> {
-    let session = client
-        .session(reference, endpoint)
+) -> Result<reqwest::Response, Step> {
+    let url = format!(
+        "{}/v2/{}/blobs/{}",
+        endpoint.base_url(),
+        reference.repository(),
+        desc.digest
+    );
+    let range = format!("bytes={offset}-");
+    let get = |http: &reqwest::Client| http.get(&url).header(http::header::RANGE, &range);
+    let mut response = client
+        .authed_get(reference, endpoint, get)
         .await
         .map_err(Step::classify)?;
-    let oci_desc = OciDescriptor {
-        media_type: desc.media_type.clone(),
-        digest: desc.digest.clone(),
-        size: i64::try_from(desc.size).unwrap_or(i64::MAX),
-        urls: (!desc.urls.is_empty()).then(|| desc.urls.clone()),
-        ..Default::default()
-    };
-    session
-        .oci
-        .pull_blob_stream_partial(&session.oci_ref, &oci_desc, offset, None)
-        .await
-        .map_err(|e| Step::classify(map_oci_error(e, reference, Some(&desc.digest))))
+    if !response.status().is_success() {
+        response = foreign_urls(client, reference, desc, &range)
+            .await?
+            .unwrap_or(response);
+    }
+    check_status(response.status(), reference, Some(&desc.digest)).map_err(Step::classify)?;
+    Ok(response)
+}
+
+/// The first of `desc.urls` (http or https) that serves the blob, asked without credentials.
+async fn foreign_urls(
+    client: &RegistryClient,
+    reference: &Reference,
+    desc: &Descriptor,
+    range: &str,
+) -> Result<Option<reqwest::Response>, Step> {
+    let web = desc
+        .urls
+        .iter()
+        .filter(|u| u.starts_with("http://") || u.starts_with("https://"));
+    for url in web {
+        let response = client
+            .inner
+            .http
+            .get(url)
+            .header(http::header::RANGE, range)
+            .send()
+            .await
+            .map_err(|e| Step::classify(DistributionError::unreachable(reference.registry(), e)))?;
+        if response.status().is_success() {
+            return Ok(Some(response));
+        }
+    }
+    Ok(None)
 }
 
 /// Outcome of a failed step.
