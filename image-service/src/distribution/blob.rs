@@ -3,9 +3,14 @@
 //! Layers are large and connections drop. Each (re)open is a GET with
 //! `Range: bytes=<received>-` (through `transport.rs`, which answers challenges); a server
 //! that ignores the range (200 instead of 206) has its first `<received>` bytes
-//! skipped here. Failures without progress are retried `max_retries` times
-//! with exponential backoff, and reported to the caller as
-//! [`BlobChunk::Retrying`] so the UI can show them.
+//! skipped here. Failures are retried `max_retries` times with exponential backoff, and
+//! reported to the caller as [`BlobChunk::Retrying`] so the UI can show them; a connection
+//! that brought a rate window's worth of bytes ([`RateFloor::healthy_progress`]) starts the
+//! count again, a drip's few bytes do not.
+//!
+//! Two bounds end a connection (and so resume it): the stall timeout (no bytes at all for
+//! `read_timeout`), and the rate floor (`rate.rs`: under `min` bytes a second over a window),
+//! since a registry sending a byte every few seconds never stalls.
 //!
 //! Mirrors: the download starts at the registry's first mirror. A mirror that cannot open
 //! the blob, or fails for good mid-way, hands over to the next endpoint at the same offset
@@ -15,7 +20,7 @@
 //! A descriptor's `urls` (foreign layers) are tried, in order, only when the registry does
 //! not serve the blob, and never with credentials (CVE-2020-15157).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
@@ -23,6 +28,7 @@ use futures::StreamExt as _;
 use tracing::Instrument as _;
 
 use super::mirrors::Endpoint;
+use super::rate::{RateFloor, RateWindow, TooSlow};
 use super::{
     check_status, mirror_failed, BlobChunk, Descriptor, DistributionError, Reference,
     RegistryClient,
@@ -41,9 +47,12 @@ struct BlobReader {
     endpoint: usize,
     /// Bytes handed to the caller so far.
     received: u64,
-    /// Retries since the last progress.
+    /// Retries since the last healthy connection.
     attempt: u32,
     body: Option<Body>,
+    /// The open connection's rate, and what it brought in.
+    window: RateWindow,
+    since_open: u64,
     /// Bytes still to drop from a 200 answer to a ranged request.
     skip: u64,
     /// Sleep before the next open (set after a failure).
@@ -57,6 +66,7 @@ pub(super) fn stream(
     desc: Descriptor,
 ) -> impl futures::Stream<Item = Result<BlobChunk, DistributionError>> + Send + 'static {
     let endpoints = client.endpoints(&reference);
+    let window = RateWindow::new(client.inner.cfg.rate_floor, Instant::now());
     let reader = BlobReader {
         client,
         reference,
@@ -66,6 +76,8 @@ pub(super) fn stream(
         received: 0,
         attempt: 0,
         body: None,
+        window,
+        since_open: 0,
         skip: 0,
         delay: None,
         done: false,
@@ -112,12 +124,46 @@ impl BlobReader {
             return Ok(None);
         };
         let read_timeout = self.client.inner.cfg.read_timeout;
-        match tokio::time::timeout(read_timeout, body.next()).await {
-            Err(_) => Err(self.transient(format!("no data for {read_timeout:?}"), None)),
-            Ok(Some(Ok(bytes))) => self.accept(bytes),
+        // Wake at the window's end too, so a connection that goes quiet is judged on time.
+        let window_left = self.window.remaining(Instant::now());
+        let wait = window_left.map_or(read_timeout, |left| left.min(read_timeout));
+        match tokio::time::timeout(wait, body.next()).await {
+            Err(_) => {
+                self.judge_rate(0)?;
+                if wait < read_timeout {
+                    return Ok(None);
+                }
+                Err(self.transient(format!("no data for {read_timeout:?}"), None))
+            }
+            Ok(Some(Ok(bytes))) => {
+                self.judge_rate(bytes.len() as u64)?;
+                self.accept(bytes)
+            }
             Ok(Some(Err(e))) => self.read_error(e),
             Ok(None) => self.end_of_body(),
         }
+    }
+
+    /// Counts `n` bytes into the rate window; a window that ended under the floor ends the
+    /// connection (to be resumed).
+    fn judge_rate(&mut self, n: u64) -> Result<(), Step> {
+        match self.window.record(Instant::now(), n) {
+            Ok(()) => Ok(()),
+            Err(slow) => Err(self.too_slow(slow)),
+        }
+    }
+
+    fn too_slow(&mut self, slow: TooSlow) -> Step {
+        let floor = self.client.inner.cfg.rate_floor;
+        let message = format!(
+            "transfer too slow: {} bytes in {:.1}s, under {} bytes/s over {}s \
+             (ferryd --min-download-rate, --download-rate-window)",
+            slow.got,
+            slow.elapsed.as_secs_f64(),
+            floor.min,
+            floor.window.as_secs()
+        );
+        self.transient(message, None)
     }
 
     /// (Re)opens the download at `self.received`.
@@ -137,6 +183,8 @@ impl BlobReader {
         // A 200 restarts at byte 0: drop what we already have.
         let full = response.status() == http::StatusCode::OK;
         self.skip = if full { offset } else { 0 };
+        self.window = RateWindow::new(self.client.inner.cfg.rate_floor, Instant::now());
+        self.since_open = 0;
         Ok(response.bytes_stream().boxed())
     }
 
@@ -155,7 +203,10 @@ impl BlobReader {
             return Err(Step::Fatal(self.size_mismatch(total)));
         }
         self.received = total;
-        self.attempt = 0;
+        self.since_open += bytes.len() as u64;
+        if self.since_open >= self.healthy_progress() {
+            self.attempt = 0;
+        }
         Ok(Some(bytes))
     }
 
@@ -188,6 +239,11 @@ impl BlobReader {
             message,
             source,
         })
+    }
+
+    fn healthy_progress(&self) -> u64 {
+        let floor: RateFloor = self.client.inner.cfg.rate_floor;
+        floor.healthy_progress()
     }
 
     /// Whether the endpoint in use is a mirror (so there is another after it).

@@ -26,6 +26,7 @@ mod login;
 mod manifest;
 mod mirrors;
 mod push;
+mod rate;
 mod reference;
 mod transport;
 
@@ -54,6 +55,7 @@ pub use manifest::{
 };
 pub use mirrors::Mirror;
 pub use push::{Mount, PushTarget};
+pub use rate::RateFloor;
 pub use reference::Reference;
 
 const USER_AGENT: &str = concat!("ferry/", env!("CARGO_PKG_VERSION"));
@@ -69,6 +71,8 @@ pub struct RegistryConfig {
     pub connect_timeout: Duration,
     /// Stall timeout: the longest wait for the next bytes of a response.
     pub read_timeout: Duration,
+    /// The least a blob's connection must move (a drip never stalls).
+    pub rate_floor: RateFloor,
     /// Retries after a network error, 5xx or stalled/truncated blob.
     pub max_retries: u32,
     /// First backoff; doubles at each retry (capped at 30 s).
@@ -84,6 +88,7 @@ impl Default for RegistryConfig {
             insecure: Vec::new(),
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(60),
+            rate_floor: RateFloor::default(),
             max_retries: 5,
             retry_backoff: Duration::from_secs(1),
             mirrors: Vec::new(),
