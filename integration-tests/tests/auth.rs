@@ -448,3 +448,66 @@ fn cred_helpers_and_creds_store_are_run_as_docker_runs_them() {
     let asked = std::fs::read_to_string(bin.path().join("asked")).expect("helper was run");
     assert!(asked.lines().count() >= 2, "{asked}");
 }
+
+/// A file-backed `docker-credential-NAME` in `dir` (one secret, in `dir/secret`): `store`
+/// keeps its stdin, `get` answers it, `erase` drops it.
+fn storing_helper(dir: &Path, name: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let secret = dir.join("secret");
+    let secret = secret.display();
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in\n\
+         store) cat > '{secret}' ;;\n\
+         get) cat > /dev/null; [ -f '{secret}' ] && cat '{secret}' || \
+         {{ echo 'credentials not found in native keychain'; exit 1; }} ;;\n\
+         erase) cat > /dev/null; rm '{secret}' ;;\n\
+         esac\n"
+    );
+    let path = dir.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, script).expect("write helper");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// With a credsStore, `ferry login` stores through the helper (and ferryd's pulls ask it),
+/// leaving `auths[server]` empty as Docker does; `logout` erases it.
+#[test]
+fn login_and_logout_go_through_the_creds_store() {
+    let (registry, img) = basic_registry();
+    img.push_with_auth(&registry.addr(), "private/two:1", registry.authorization());
+    let server = registry.addr();
+    let config = no_docker_config();
+    let bin = no_docker_config();
+    storing_helper(bin.path(), "ferrystore");
+    write_config_json(
+        config.path(),
+        &serde_json::json!({"credsStore": "ferrystore"}),
+    );
+    let daemon = daemon_with_helpers(config.path(), bin.path());
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let dir = config.path().to_str().expect("utf-8 temp path");
+    let env = [("DOCKER_CONFIG", dir), ("PATH", path.as_str())];
+
+    let out = daemon.ferry_with_env(&["login", "-u", USER, "-p", PASS, &server], &env);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let stored = std::fs::read_to_string(bin.path().join("secret")).expect("helper stored");
+    let stored: serde_json::Value = serde_json::from_str(&stored).expect("json");
+    assert_eq!(stored["Secret"], PASS, "{stored}");
+    let text = std::fs::read_to_string(config.path().join("config.json")).expect("config");
+    let file: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(file["auths"][&server], serde_json::json!({}), "{text}");
+    daemon.ferry_ok(&["pull", &format!("{server}/private/busybox:1")]);
+    assert_image_listed(&daemon, img.id());
+
+    let out = daemon.ferry_with_env(&["logout", &server], &env);
+    assert_eq!(
+        out.stdout.trim(),
+        format!("Removing login credentials for {server}")
+    );
+    assert!(!bin.path().join("secret").exists(), "logout erased nothing");
+    let two = format!("{server}/private/two:1");
+    assert_pull_denied(&daemon, &two, &format!("{server}/private/two"));
+}
