@@ -23,7 +23,7 @@ use ferry_daemon::services::{
     ContainersService, EventsService, NetworksService, SystemService, VolumesService,
 };
 use ferry_image_service::config::Config;
-use ferry_image_service::distribution::{Mirror, RegistryClient, RegistryConfig};
+use ferry_image_service::distribution::{Mirror, RateFloor, RegistryClient, RegistryConfig};
 use ferry_image_service::pull::Puller;
 use ferry_image_service::services::ImagesService;
 use ferry_image_service::store::Store;
@@ -91,6 +91,14 @@ struct Args {
     /// Seconds a registry connection may stay silent before it is dropped and resumed.
     #[arg(long, default_value_t = 30)]
     registry_timeout: u64,
+    /// Bytes a second a layer download must average over --download-rate-window, or its
+    /// connection is dropped and resumed (curl's --speed-limit; a registry that drips a byte
+    /// every few seconds never trips --registry-timeout); 0: no floor.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    min_download_rate: u64,
+    /// Seconds over which --min-download-rate is measured (curl's --speed-time).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    download_rate_window: u64,
     /// The per-container shim (default: ferry-shim next to ferryd).
     #[arg(long)]
     shim_binary: Option<PathBuf>,
@@ -155,6 +163,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     cfg.ratio_allowance = args.layer_ratio_allowance;
     cfg.min_free_bytes = args.min_free_space;
     cfg.stall_timeout = std::time::Duration::from_secs(args.registry_timeout.max(1));
+    cfg.rate_floor = RateFloor {
+        min: args.min_download_rate,
+        window: std::time::Duration::from_secs(args.download_rate_window),
+    };
 
     let store = {
         let (d, e) = (cfg.data_root.clone(), cfg.exec_root.clone());
@@ -166,6 +178,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         insecure: cfg.insecure_registries.clone(),
         connect_timeout: cfg.connect_timeout,
         read_timeout: cfg.stall_timeout,
+        rate_floor: cfg.rate_floor,
         max_retries: cfg.max_retries,
         retry_backoff: std::time::Duration::from_millis(200),
         mirrors: args.registry_mirrors.clone(),

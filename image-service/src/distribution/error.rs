@@ -162,6 +162,15 @@ pub enum DistributionError {
         reason: String,
     },
 
+    /// A `docker-credential-*` helper that config.json names failed (not "not found").
+    #[error("error getting credentials from {helper}: {reason}")]
+    CredentialHelper {
+        /// The program run.
+        helper: String,
+        /// Its exit status and what it said, or why it could not run.
+        reason: String,
+    },
+
     /// A Docker `config.json` that cannot be read or parsed.
     #[error("cannot read docker config {}: {reason}", path.display())]
     Config {

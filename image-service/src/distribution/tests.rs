@@ -160,6 +160,7 @@ fn client_with_mirrors(flags: &[&str]) -> RegistryClient {
         insecure: vec![],
         connect_timeout: Duration::from_secs(2),
         read_timeout: Duration::from_secs(5),
+        rate_floor: RateFloor::default(),
         max_retries: 2,
         retry_backoff: Duration::from_millis(10),
         mirrors: flags.iter().map(|f| Mirror::parse(f).unwrap()).collect(),

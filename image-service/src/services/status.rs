@@ -75,6 +75,8 @@ fn distribution_code(d: &D) -> Code {
         D::DigestMismatch { .. } | D::SizeMismatch { .. } => Code::DataLoss,
         D::Protocol { .. } => Code::Unavailable,
         D::Config { .. } => Code::InvalidArgument,
+        // The host's setup (a missing or broken helper), not the request, is at fault.
+        D::CredentialHelper { .. } => Code::FailedPrecondition,
     }
 }
 
