@@ -349,7 +349,7 @@ impl Cgroup {
         .and_then(|t| {
             t.lines()
                 .find_map(|l| l.strip_prefix("oom_kill "))
-                .map(|v| number(v))
+                .map(number)
         })
         .unwrap_or(0)
     }
