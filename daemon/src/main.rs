@@ -15,6 +15,7 @@ use clap::Parser;
 use ferry_daemon::containers::{ContainerUsers, Containers};
 use ferry_daemon::cri::image_service::ImageServiceImpl;
 use ferry_daemon::cri::runtime_service::RuntimeServiceImpl;
+use ferry_daemon::cri::sandbox::CniSettings;
 use ferry_daemon::cri::Cri;
 use ferry_daemon::events::EventBus;
 use ferry_daemon::info::{self, Settings};
@@ -119,6 +120,12 @@ struct Args {
     /// `none` turns them off. Default: unix://<exec-root>/cri.sock (/run/ferry/cri.sock).
     #[arg(long, value_name = "unix:///PATH|none")]
     cri_socket: Option<String>,
+    /// Pods join the first CNI configuration here (Ferry's default bridge when there is none).
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    cni_conf_dir: PathBuf,
+    /// Where CNI plugins are looked for, in order (repeatable).
+    #[arg(long, default_values = ["/usr/lib/cni", "/opt/cni/bin"])]
+    cni_bin_dir: Vec<PathBuf>,
     /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9323.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
@@ -207,7 +214,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let puller = Arc::new(
         Puller::new(cfg.clone(), Arc::clone(&store), registry).with_metrics(metrics.pull()),
     );
-    let cri = Cri::new(Arc::clone(&containers), Arc::clone(&puller))?;
+    let cni = CniSettings {
+        conf_dir: args.cni_conf_dir.clone(),
+        bin_dirs: args.cni_bin_dir.clone(),
+    };
+    let cri = Cri::new(Arc::clone(&containers), Arc::clone(&puller), cni)?;
     containers.recover(cri.sandboxes.ready_ids()?).await?;
     if let Some(addr) = args.metrics_addr {
         let l = tokio::net::TcpListener::bind(addr)

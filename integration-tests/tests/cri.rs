@@ -407,3 +407,73 @@ fn an_oom_kill_is_reported_as_oomkilled_with_137() {
     }))
     .expect("remove pod");
 }
+
+/// Deletes a bridge interface when dropped (the CNI bridge plugin creates it on first ADD).
+struct BridgeGuard(String);
+
+impl Drop for BridgeGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .status();
+    }
+}
+
+#[test]
+fn pods_join_the_first_cni_configuration_of_the_conf_dir() {
+    let n = ferry_integration_tests::rand_u32();
+    let conf = tempfile::tempdir_in("/var/tmp").expect("conf dir");
+    let bridge = BridgeGuard(format!("fyk{:08x}", n));
+    let subnet = format!("10.231.{}.0/24", n % 250);
+    let ipam = conf.path().join("ipam");
+    let list = serde_json::json!({
+        "cniVersion": "1.0.0", "name": "k8s-pod-network",
+        "plugins": [
+            {"type": "bridge", "bridge": bridge.0, "isGateway": true, "ipMasq": false,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]], "dataDir": ipam}},
+            {"type": "portmap", "capabilities": {"portMappings": true}}
+        ]
+    });
+    std::fs::write(conf.path().join("10-k8s.conflist"), list.to_string()).expect("conflist");
+    let env = Env::builder()
+        .with_busybox()
+        .daemon_arg("--cni-conf-dir")
+        .daemon_arg(&conf.path().display().to_string())
+        .build();
+    let c = client(&env);
+    let mut rt = c.runtime.clone();
+    let logs = tempfile::tempdir_in("/var/tmp").expect("log dir");
+    let req = cri::RunPodSandboxRequest {
+        config: Some(pod_config(logs.path())),
+        runtime_handler: String::new(),
+    };
+    let pod = c
+        .call(rt.run_pod_sandbox(req))
+        .expect("run pod")
+        .into_inner()
+        .pod_sandbox_id;
+    let req = cri::PodSandboxStatusRequest {
+        pod_sandbox_id: pod.clone(),
+        verbose: false,
+    };
+    let st = c
+        .call(rt.pod_sandbox_status(req))
+        .expect("status")
+        .into_inner()
+        .status
+        .expect("status");
+    let ip = st.network.expect("network").ip;
+    let prefix = subnet.trim_end_matches("0/24");
+    assert!(ip.starts_with(prefix), "{ip} is not in {subnet}");
+    let lease = ipam.join("k8s-pod-network").join(&ip);
+    assert!(lease.exists(), "host-local holds {ip} for the pod");
+    c.call(rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    }))
+    .expect("stop");
+    assert!(!lease.exists(), "the DEL released {ip}");
+    c.call(rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod,
+    }))
+    .expect("remove");
+}

@@ -42,9 +42,13 @@ pub struct Cri {
 }
 
 impl Cri {
-    pub fn new(containers: Arc<Containers>, puller: Arc<Puller>) -> crate::Result<Arc<Self>> {
+    pub fn new(
+        containers: Arc<Containers>,
+        puller: Arc<Puller>,
+        cni: sandbox::CniSettings,
+    ) -> crate::Result<Arc<Self>> {
         let exec_root = containers.exec_root.clone();
-        let sandboxes = Sandboxes::new(Arc::clone(&containers), exec_root)?;
+        let sandboxes = Sandboxes::new(Arc::clone(&containers), exec_root, cni)?;
         Ok(Arc::new(Cri {
             containers,
             sandboxes,
@@ -60,10 +64,10 @@ impl Cri {
         let runtime = crate::containers::record::RUNTIMES
             .iter()
             .any(|r| on_path(r));
-        let plugins = ["/usr/lib/cni/bridge", "/opt/cni/bin/bridge"]
-            .iter()
-            .any(|p| std::path::Path::new(p).exists());
-        let bridge = self.containers.networks.default_mode() != "none";
+        let settings = &self.sandboxes.cni;
+        let plugins = settings.bin_dirs.iter().any(|d| d.join("bridge").exists());
+        let bridge = self.containers.networks.default_mode() != "none"
+            || ferry_network::conflist::load(&settings.conf_dir).is_some();
         let cond = |t: &str, ok: bool, reason: &str, msg: &str| k8s_cri::v1::RuntimeCondition {
             r#type: t.to_string(),
             status: ok,
@@ -86,13 +90,13 @@ impl Cri {
                     "NetworkReady",
                     false,
                     "NetworkPluginNotReady",
-                    "CNI plugins not found in /usr/lib/cni or /opt/cni/bin",
+                    "CNI plugins not found in the --cni-bin-dir directories",
                 ),
                 (true, ok) => cond(
                     "NetworkReady",
                     ok,
                     "NoDefaultNetwork",
-                    "ferryd runs with --bridge none: pods have no network",
+                    "no CNI configuration in --cni-conf-dir and ferryd runs with --bridge none",
                 ),
             },
         ]

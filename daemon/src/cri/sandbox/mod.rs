@@ -28,16 +28,25 @@ use crate::error::{Error, Result};
 pub use record::{SandboxRecord, SandboxState};
 pub use table::SandboxTable;
 
+/// Where pod networks come from: the first CNI configuration in `conf_dir`, its plugins
+/// from `bin_dirs`; with none there, Ferry's default bridge.
+#[derive(Debug, Clone)]
+pub struct CniSettings {
+    pub conf_dir: PathBuf,
+    pub bin_dirs: Vec<PathBuf>,
+}
+
 #[derive(Debug)]
 pub struct Sandboxes {
     pub table: SandboxTable,
     containers: Arc<Containers>,
     data_root: PathBuf,
     exec_root: PathBuf,
+    pub cni: CniSettings,
 }
 
 impl Sandboxes {
-    pub fn new(containers: Arc<Containers>, exec_root: PathBuf) -> Result<Self> {
+    pub fn new(containers: Arc<Containers>, exec_root: PathBuf, cni: CniSettings) -> Result<Self> {
         let table = SandboxTable::open(containers.store.meta.shared_db())?;
         let data_root = containers.data_root().join("pods");
         Ok(Sandboxes {
@@ -45,6 +54,7 @@ impl Sandboxes {
             containers,
             data_root,
             exec_root: exec_root.join("pods"),
+            cni,
         })
     }
 
@@ -93,6 +103,7 @@ impl Sandboxes {
             created_ns: now_ns(),
             net: None,
             init_pid: 0,
+            cni: None,
             files_dir: self.dir(&id),
             namespaces: Vec::new(),
         };
@@ -135,26 +146,50 @@ impl Sandboxes {
         files::write(&dir, rec, &hostname)
     }
 
-    async fn attach_network(&self, rec: &SandboxRecord) -> Result<ferry_network::NetState> {
+    async fn attach_network(&self, rec: &mut SandboxRecord) -> Result<ferry_network::NetState> {
         let nets = Arc::clone(&self.containers.networks);
         let wanted = files::port_bindings(&rec.config)?;
-        let id = rec.id.clone();
+        let list = ferry_network::conflist::load(&self.cni.conf_dir);
+        rec.cni = list.clone();
+        let (id, dirs, args) = (rec.id.clone(), self.cni.bin_dirs.clone(), cni_args(rec));
         tokio::task::spawn_blocking(move || {
-            nets.ensure_default()?;
-            let net = nets.get(ferry_network::DEFAULT)?;
             let bound = ferry_network::ports::allocate(&wanted, &[])?;
-            nets.attach(&id, &[net], &bound)
+            match list {
+                Some(l) => nets.attach_list(&id, &l, &dirs, &bound, &args),
+                None => {
+                    nets.ensure_default()?;
+                    let net = nets.get(ferry_network::DEFAULT)?;
+                    nets.attach(&id, &[net], &bound)
+                }
+            }
         })
         .await
         .map_err(Error::blocking("pod network"))?
         .map_err(Error::from)
     }
 
+    fn detach_network(
+        &self,
+        rec: &SandboxRecord,
+        net: ferry_network::NetState,
+    ) -> impl FnOnce() -> ferry_network::Result<()> {
+        let nets = Arc::clone(&self.containers.networks);
+        let (id, list, dirs, args) = (
+            rec.id.clone(),
+            rec.cni.clone(),
+            self.cni.bin_dirs.clone(),
+            cni_args(rec),
+        );
+        move || match list {
+            Some(l) => nets.detach_list(&id, &l, &dirs, &net, &args),
+            None => nets.detach(&id, &net),
+        }
+    }
+
     /// Network and pinned namespaces go; the record keeps what is left to say.
     async fn tear_down(&self, rec: &mut SandboxRecord) {
         if let Some(net) = rec.net.take() {
-            let (nets, id) = (Arc::clone(&self.containers.networks), rec.id.clone());
-            let res = tokio::task::spawn_blocking(move || nets.detach(&id, &net)).await;
+            let res = tokio::task::spawn_blocking(self.detach_network(rec, net)).await;
             if !matches!(res, Ok(Ok(()))) {
                 tracing::warn!(id = %rec.id, ?res, "pod network teardown left something behind");
             }
@@ -239,6 +274,11 @@ impl Sandboxes {
             .map(|r| r.id)
             .collect())
     }
+}
+
+/// The kubelet's CNI_ARGS for the pod.
+fn cni_args(rec: &SandboxRecord) -> String {
+    ferry_network::cni::pod_args(rec.namespace(), rec.name(), &rec.id, rec.uid())
 }
 
 fn pin(path: &std::path::Path, kind: CloneFlags, hostname: Option<String>) -> Result<()> {

@@ -24,6 +24,9 @@ pub struct SandboxRecord {
     /// The bridge endpoint while ready (None on the host network or when stopped).
     #[serde(default)]
     pub net: Option<ferry_network::NetState>,
+    /// The CNI configuration the pod joined (None: Ferry's default bridge); kept for the DEL.
+    #[serde(default)]
+    pub cni: Option<ferry_network::conflist::ConfList>,
     /// Host PID of the init holding the pod's shared PID namespace (0: none).
     #[serde(default)]
     pub init_pid: u32,
