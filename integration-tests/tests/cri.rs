@@ -477,3 +477,103 @@ fn pods_join_the_first_cni_configuration_of_the_conf_dir() {
     }))
     .expect("remove");
 }
+
+/// Unmounts (lazily, innermost first) what a test mounted on the host, when dropped.
+struct Unmount(Vec<std::path::PathBuf>);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        for p in self.0.iter().rev() {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(p)
+                .status();
+        }
+    }
+}
+
+#[test]
+fn a_bidirectional_mount_propagates_back_to_the_host_and_a_private_one_does_not() {
+    let env = env();
+    let c = client(&env);
+    let mut rt = c.runtime.clone();
+    let host = tempfile::tempdir_in("/var/tmp").expect("host dir");
+    let (shared, private) = (host.path().join("shared"), host.path().join("private"));
+    let mut guard = Unmount(Vec::new());
+    for (dir, how) in [(&shared, "--make-rshared"), (&private, "--make-rprivate")] {
+        std::fs::create_dir_all(dir.join("inner")).expect("mkdir");
+        let ok = |args: &[&std::ffi::OsStr]| {
+            std::process::Command::new("mount")
+                .args(args)
+                .status()
+                .expect("mount")
+                .success()
+        };
+        assert!(ok(&[dir.as_os_str(), dir.as_os_str(), "--bind".as_ref()]));
+        guard.0.push(dir.clone());
+        assert!(ok(&[how.as_ref(), dir.as_os_str()]));
+    }
+    let logs = tempfile::tempdir_in("/var/tmp").expect("log dir");
+    let mut sb = pod_config(logs.path());
+    sb.linux = Some(cri::LinuxPodSandboxConfig {
+        security_context: Some(cri::LinuxSandboxSecurityContext {
+            privileged: true,
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    let req = cri::RunPodSandboxRequest {
+        config: Some(sb.clone()),
+        runtime_handler: String::new(),
+    };
+    let pod = c
+        .call(rt.run_pod_sandbox(req))
+        .expect("run pod")
+        .into_inner()
+        .pod_sandbox_id;
+    let mut cfg = container_config(&env.busybox(), "m", "exec sleep 300");
+    let mount = |h: &Path, ctr: &str, p: cri::MountPropagation| cri::Mount {
+        host_path: h.display().to_string(),
+        container_path: ctr.into(),
+        propagation: p as i32,
+        ..Default::default()
+    };
+    cfg.mounts = vec![
+        mount(
+            &shared,
+            "/shared",
+            cri::MountPropagation::PropagationBidirectional,
+        ),
+        mount(
+            &private,
+            "/private",
+            cri::MountPropagation::PropagationPrivate,
+        ),
+    ];
+    cfg.linux = Some(cri::LinuxContainerConfig {
+        resources: None,
+        security_context: Some(cri::LinuxContainerSecurityContext {
+            privileged: true,
+            ..Default::default()
+        }),
+    });
+    let id = create_and_start(&c, &pod, cfg, &sb);
+    guard.0.push(shared.join("inner"));
+    let mut c = c;
+    for dir in ["/shared/inner", "/private/inner"] {
+        let r = exec(&mut c, &id, &["mount", "--bind", "/etc", dir]);
+        assert_eq!(r.exit_code, 0, "{}", String::from_utf8_lossy(&r.stderr));
+    }
+    assert!(
+        shared.join("inner/passwd").exists(),
+        "the bidirectional mount did not reach the host"
+    );
+    assert!(
+        !private.join("inner/passwd").exists(),
+        "the private mount leaked to the host"
+    );
+    c.call(rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod,
+    }))
+    .expect("remove pod");
+}
