@@ -1,6 +1,8 @@
 //! ferryd: composes the image service (`ferry_image_service`) with what runs containers.
 //!
 //! ```text
+//! build/        `ferry build`: Dockerfile, word expansion, steps (RUN through the shims, COPY
+//!               from the context), the build cache, the commit through the image service
 //! containers/   the container table (one owner of the `containers` table), the OCI spec
 //!               builder, root filesystems, lifecycle, exec, logs, stats, copy
 //! events        the event bus (`docker events`; the CRI's container events later)
@@ -16,9 +18,9 @@
 //! Networking (CNI, netns, ports, subnets) is the `ferry_network` crate; `containers::networking`
 //! is the one place that joins a container to it. The CRI v1 runtime and image services will
 //! live here as `cri/` (pods and sandboxes as their own table beside `containers/`, answering
-//! the image service's `ImageUsers` too); Dockerfile builds as `build/`, driving the image
-//! service's content and snapshots.
+//! the image service's `ImageUsers` too).
 
+pub mod build;
 pub mod containers;
 pub mod error;
 pub mod events;

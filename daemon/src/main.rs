@@ -12,12 +12,13 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use ferry_daemon::build::Builder;
 use ferry_daemon::containers::{ContainerUsers, Containers};
 use ferry_daemon::events::EventBus;
 use ferry_daemon::info::{self, Settings};
 use ferry_daemon::metrics::Metrics;
 use ferry_daemon::services::{
-    ContainersService, EventsService, NetworksService, SystemService, VolumesService,
+    BuildService, ContainersService, EventsService, NetworksService, SystemService, VolumesService,
 };
 use ferry_image_service::config::Config;
 use ferry_image_service::distribution::{RegistryClient, RegistryConfig};
@@ -25,6 +26,7 @@ use ferry_image_service::pull::Puller;
 use ferry_image_service::services::ImagesService;
 use ferry_image_service::store::Store;
 use ferry_network::Networks;
+use ferry_proto::build::v1::build_server::BuildServer;
 use ferry_proto::containers::v1::containers_server::ContainersServer;
 use ferry_proto::events::v1::events_server::EventsServer;
 use ferry_proto::images::v1::images_server::ImagesServer;
@@ -196,6 +198,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
     let system = SystemService::new(Arc::clone(&store), Arc::clone(&containers), settings);
     let puller = Arc::new(Puller::new(cfg, store, registry).with_metrics(metrics.pull()));
+    let builder = Arc::new(Builder::new(Arc::clone(&containers), Arc::clone(&puller)));
+    builder.sweep();
     let listener = bind(&socket).await?;
     tracing::info!(socket = %socket.display(), "ferryd serving");
     tonic::transport::Server::builder()
@@ -211,6 +215,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .add_service(NetworksServer::new(NetworksService::new(containers)))
         .add_service(SystemServer::new(system))
         .add_service(EventsServer::new(EventsService::new(events)))
+        .add_service(BuildServer::new(BuildService::new(builder)))
         .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown())
         .await?;
     let _ = std::fs::remove_file(&socket);

@@ -1,4 +1,5 @@
 pub(crate) mod attach;
+pub(crate) mod build;
 pub(crate) mod cp;
 pub(crate) mod df;
 pub(crate) mod events;

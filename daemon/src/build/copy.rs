@@ -1,0 +1,365 @@
+//! COPY and ADD: the sources, read from a root (the build context, or another stage's files),
+//! written as a tar whose entries already carry their destination names, owner (`--chown`) and
+//! mode (`--chmod`); its digest is the step's content key, and it is extracted into the step's
+//! root with the unpacker's RESOLVE_IN_ROOT confinement. Sources are opened with
+//! RESOLVE_IN_ROOT too, so a symlink in the context cannot reach outside it; inner symlinks are
+//! copied as symlinks.
+//!
+//! Docker's rules: a source directory's contents (not the directory itself) are copied; a
+//! destination ending in `/` (or any destination of several sources) is a directory, the
+//! files keep their names in it; otherwise the destination is the file's new path; a relative
+//! destination is relative to WORKDIR. Globs (`*`, `?`, `[…]`) match within one path component.
+
+use std::io::{BufWriter, Write};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{self as rfs, Mode, OFlags, ResolveFlags};
+use sha2::{Digest, Sha256};
+
+use super::error::BuildError;
+use crate::containers::archive::{Archiver, Options};
+use crate::error::{Error, Result};
+
+const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
+
+/// A COPY with everything expanded and resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct CopyPlan {
+    pub srcs: Vec<String>,
+    /// Absolute destination (WORKDIR applied); a trailing `/` kept.
+    pub dest: String,
+    pub owner: Option<(u32, u32)>,
+    pub mode: Option<u32>,
+}
+
+/// Writes the COPY's tar to `out`; returns its digest (`sha256:…`).
+pub(crate) fn write_tar(root: &Path, plan: &CopyPlan, out: &Path) -> Result<String> {
+    let rootfd = rfs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("open", root, e.into()))?;
+    let mut found: Vec<(String, OwnedFd)> = Vec::new();
+    for src in &plan.srcs {
+        let rel = relative(src)?;
+        let names = if has_glob(&rel) {
+            glob(&rootfd, &rel)?
+        } else {
+            vec![rel.clone()]
+        };
+        if names.is_empty() {
+            return Err(BuildError::SourceNotFound { path: src.clone() }.into());
+        }
+        for name in names {
+            let fd = rfs::openat2(
+                &rootfd,
+                name.as_str(),
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+                IN_ROOT,
+            )
+            .map_err(|_| BuildError::SourceNotFound { path: src.clone() })?;
+            found.push((name, fd));
+        }
+    }
+    let into_dir = plan.dest.ends_with('/') || found.len() > 1 || plan.srcs.len() > 1;
+    let file = std::fs::File::create(out).map_err(|e| Error::io("create", out, e))?;
+    let hashed = HashWriter {
+        inner: BufWriter::new(file),
+        hash: Sha256::new(),
+    };
+    let opts = Options {
+        owner: plan.owner,
+        mode: plan.mode,
+        ..Default::default()
+    };
+    let mut w = Archiver::new(hashed, opts);
+    let dest = plan.dest.trim_start_matches('/').trim_end_matches('/');
+    for (name, fd) in &found {
+        let st = rfs::fstat(fd).map_err(|e| Error::io("stat", name, e.into()))?;
+        let is_dir = rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Directory;
+        let at = match (is_dir, into_dir) {
+            (true, _) | (false, false) => PathBuf::from(dest),
+            (false, true) => Path::new(dest).join(base_name(name)),
+        };
+        if at.as_os_str().is_empty() && !is_dir {
+            return Err(BuildError::Invalid(format!("cannot copy {name} onto /")).into());
+        }
+        w.add(fd, &at)?;
+    }
+    let mut hashed = w.finish()?;
+    hashed
+        .inner
+        .flush()
+        .map_err(|e| Error::io("write", out, e))?;
+    Ok(format!("sha256:{}", hex::encode(hashed.hash.finalize())))
+}
+
+/// Extracts the COPY's tar into the step's root, confined to it.
+pub(crate) fn apply(tar: &Path, rootfs: &Path) -> Result<()> {
+    let f = std::fs::File::open(tar).map_err(|e| Error::io("open", tar, e))?;
+    ferry_image_service::unpack::apply_layer(
+        std::io::BufReader::new(f),
+        rootfs,
+        &Default::default(),
+    )
+    .map_err(ferry_image_service::Error::from)?;
+    Ok(())
+}
+
+/// `--chmod=755` (octal only, as BuildKit before 1.14).
+pub(crate) fn parse_chmod(s: &str) -> std::result::Result<u32, BuildError> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| BuildError::Invalid(format!("invalid chmod parameter: {s}")))
+}
+
+/// A source path relative to the root, lexically cleaned; `..` may not leave it.
+fn relative(src: &str) -> std::result::Result<String, BuildError> {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in src.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(BuildError::OutsideContext {
+                        path: src.to_string(),
+                    });
+                }
+            }
+            c => parts.push(c),
+        }
+    }
+    Ok(if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    })
+}
+
+fn base_name(p: &str) -> &str {
+    p.rsplit('/').next().unwrap_or(p)
+}
+
+fn has_glob(p: &str) -> bool {
+    p.contains(['*', '?', '['])
+}
+
+/// The paths under the root matching a pattern, component by component, sorted.
+fn glob(root: &OwnedFd, pattern: &str) -> Result<Vec<String>> {
+    let mut found = vec![String::new()];
+    for comp in pattern.split('/') {
+        let mut next = Vec::new();
+        for base in &found {
+            if !has_glob(comp) {
+                next.push(join(base, comp));
+                continue;
+            }
+            for name in list_dir(root, base)? {
+                if glob_match(comp, &name) {
+                    next.push(join(base, &name));
+                }
+            }
+        }
+        found = next;
+    }
+    let mut out: Vec<String> = found
+        .into_iter()
+        .filter(|p| rfs::openat2(root, p.as_str(), OFlags::PATH, Mode::empty(), IN_ROOT).is_ok())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+fn join(base: &str, name: &str) -> String {
+    if base.is_empty() {
+        name.to_string()
+    } else {
+        format!("{base}/{name}")
+    }
+}
+
+fn list_dir(root: &OwnedFd, dir: &str) -> Result<Vec<String>> {
+    let d = if dir.is_empty() { "." } else { dir };
+    let Ok(fd) = rfs::openat2(
+        root,
+        d,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+        IN_ROOT,
+    ) else {
+        return Ok(Vec::new());
+    };
+    let mut names = Vec::new();
+    for e in rfs::Dir::read_from(&fd).map_err(|e| Error::io("read", d, e.into()))? {
+        let e = e.map_err(|e| Error::io("read", d, e.into()))?;
+        let n = e.file_name().to_string_lossy().to_string();
+        if n != "." && n != ".." {
+            names.push(n);
+        }
+    }
+    Ok(names)
+}
+
+/// Go's `filepath.Match` for one component: `*`, `?`, `[a-z]`, `[^a]`, `\` escapes.
+fn glob_match(pat: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pat.chars().collect(), name.chars().collect());
+    fn m(p: &[char], n: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('*') => (0..=n.len()).any(|i| m(&p[1..], &n[i..])),
+            Some('?') => !n.is_empty() && m(&p[1..], &n[1..]),
+            Some('[') => {
+                let Some(end) = p.iter().skip(1).position(|c| *c == ']').map(|i| i + 1) else {
+                    return false;
+                };
+                let Some(c) = n.first() else { return false };
+                let class = &p[1..end];
+                let (neg, class) = match class.first() {
+                    Some('^' | '!') => (true, &class[1..]),
+                    _ => (false, class),
+                };
+                let mut hit = false;
+                let mut i = 0;
+                while i < class.len() {
+                    if i + 2 < class.len() && class[i + 1] == '-' {
+                        hit |= class[i] <= *c && *c <= class[i + 2];
+                        i += 3;
+                    } else {
+                        hit |= class[i] == *c;
+                        i += 1;
+                    }
+                }
+                hit != neg && m(&p[end + 1..], &n[1..])
+            }
+            Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && m(&p[2..], &n[1..]),
+            Some(c) => n.first() == Some(c) && m(&p[1..], &n[1..]),
+        }
+    }
+    m(&p, &n)
+}
+
+struct HashWriter<W> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(tar: &Path) -> Vec<(String, u64, u32)> {
+        let mut a = tar::Archive::new(std::fs::File::open(tar).unwrap());
+        a.entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let h = e.header();
+                (
+                    e.path().unwrap().display().to_string(),
+                    h.uid().unwrap(),
+                    h.mode().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn plan(srcs: &[&str], dest: &str) -> CopyPlan {
+        CopyPlan {
+            srcs: srcs.iter().map(|s| s.to_string()).collect(),
+            dest: dest.into(),
+            owner: None,
+            mode: None,
+        }
+    }
+
+    #[test]
+    fn files_directories_and_globs_land_where_docker_puts_them() {
+        let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+        let ctx = tmp.path().join("ctx");
+        std::fs::create_dir_all(ctx.join("src/sub")).unwrap();
+        for f in ["a.txt", "b.txt", "c.md", "src/main.rs", "src/sub/x"] {
+            std::fs::write(ctx.join(f), f).unwrap();
+        }
+        let out = tmp.path().join("t.tar");
+        let got = |p: CopyPlan| {
+            write_tar(&ctx, &p, &out).unwrap();
+            names(&out).into_iter().map(|e| e.0).collect::<Vec<_>>()
+        };
+        assert_eq!(got(plan(&["a.txt"], "/app/renamed")), ["app/renamed"]);
+        assert_eq!(got(plan(&["a.txt"], "/app/")), ["app/a.txt"]);
+        assert_eq!(got(plan(&["*.txt"], "/app/")), ["app/a.txt", "app/b.txt"]);
+        assert_eq!(
+            got(plan(&["src"], "/app")),
+            ["app", "app/main.rs", "app/sub", "app/sub/x"]
+        );
+        assert_eq!(
+            got(plan(&["./src/../c.md", "a.txt"], "/d")),
+            ["d/c.md", "d/a.txt"]
+        );
+        let mut p = plan(&["a.txt"], "/f");
+        p.owner = Some((10, 20));
+        p.mode = Some(0o700);
+        write_tar(&ctx, &p, &out).unwrap();
+        assert_eq!(names(&out), [("f".to_string(), 10, 0o700)]);
+    }
+
+    #[test]
+    fn missing_and_escaping_sources_are_refused() {
+        let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+        let out = tmp.path().join("t.tar");
+        let e = |p: CopyPlan| write_tar(tmp.path(), &p, &out).unwrap_err().to_string();
+        assert_eq!(
+            e(plan(&["nope"], "/x")),
+            "failed to compute cache key: \"nope\": not found"
+        );
+        assert_eq!(
+            e(plan(&["*.none"], "/x/")),
+            "failed to compute cache key: \"*.none\": not found"
+        );
+        assert_eq!(
+            e(plan(&["../etc/passwd"], "/x")),
+            "forbidden path outside the build context: ../etc/passwd"
+        );
+    }
+
+    #[test]
+    fn the_same_files_give_the_same_digest() {
+        let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+        std::fs::write(tmp.path().join("a"), "1").unwrap();
+        let out = tmp.path().join("t.tar");
+        let d1 = write_tar(tmp.path(), &plan(&["a"], "/a"), &out).unwrap();
+        let d2 = write_tar(tmp.path(), &plan(&["a"], "/a"), &out).unwrap();
+        assert_eq!(d1, d2);
+        std::fs::write(tmp.path().join("a"), "2").unwrap();
+        assert_ne!(
+            d1,
+            write_tar(tmp.path(), &plan(&["a"], "/a"), &out).unwrap()
+        );
+    }
+
+    #[test]
+    fn component_globs() {
+        assert!(glob_match("*.rs", "main.rs"));
+        assert!(!glob_match("*.rs", "main.rc"));
+        assert!(glob_match("f?le[0-9]", "file7"));
+        assert!(!glob_match("[^a]x", "ax"));
+        assert_eq!(parse_chmod("755").unwrap(), 0o755);
+        assert!(parse_chmod("u+x").is_err());
+    }
+}
