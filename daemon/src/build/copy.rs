@@ -33,7 +33,8 @@ pub(crate) struct CopyPlan {
     pub mode: Option<u32>,
 }
 
-/// Writes the COPY's tar to `out`; returns its digest (`sha256:…`).
+/// Writes the COPY's tar to `out`; returns the digest of its entries (`sha256:…`), mtimes left
+/// out.
 pub(crate) fn write_tar(root: &Path, plan: &CopyPlan, out: &Path) -> Result<String> {
     let rootfd = rfs::open(
         root,
@@ -65,19 +66,44 @@ pub(crate) fn write_tar(root: &Path, plan: &CopyPlan, out: &Path) -> Result<Stri
         }
     }
     let into_dir = plan.dest.ends_with('/') || found.len() > 1 || plan.srcs.len() > 1;
-    let file = std::fs::File::create(out).map_err(|e| Error::io("create", out, e))?;
-    let hashed = HashWriter {
-        inner: BufWriter::new(file),
-        hash: Sha256::new(),
-    };
+    // The key leaves mtimes out (a touched file is the same file, as for Docker's cache): the
+    // same entries, every time written as 0, hashed without being stored.
     let opts = Options {
         owner: plan.owner,
         mode: plan.mode,
         ..Default::default()
     };
-    let mut w = Archiver::new(hashed, opts);
+    let keyed = HashWriter {
+        inner: std::io::sink(),
+        hash: Sha256::new(),
+    };
+    let keyed = archive(
+        &found,
+        plan,
+        into_dir,
+        Options {
+            clamp_mtime: Some(0),
+            ..opts
+        },
+        keyed,
+    )?;
+    let file = std::fs::File::create(out).map_err(|e| Error::io("create", out, e))?;
+    let mut w = archive(&found, plan, into_dir, opts, BufWriter::new(file))?;
+    w.flush().map_err(|e| Error::io("write", out, e))?;
+    Ok(format!("sha256:{}", hex::encode(keyed.hash.finalize())))
+}
+
+/// Archives the found sources at their destinations into `out`.
+fn archive<W: Write>(
+    found: &[(String, OwnedFd)],
+    plan: &CopyPlan,
+    into_dir: bool,
+    opts: Options,
+    out: W,
+) -> Result<W> {
+    let mut w = Archiver::new(out, opts);
     let dest = plan.dest.trim_start_matches('/').trim_end_matches('/');
-    for (name, fd) in &found {
+    for (name, fd) in found {
         let st = rfs::fstat(fd).map_err(|e| Error::io("stat", name, e.into()))?;
         let is_dir = rfs::FileType::from_raw_mode(st.st_mode) == rfs::FileType::Directory;
         let at = match (is_dir, into_dir) {
@@ -89,12 +115,7 @@ pub(crate) fn write_tar(root: &Path, plan: &CopyPlan, out: &Path) -> Result<Stri
         }
         w.add(fd, &at)?;
     }
-    let mut hashed = w.finish()?;
-    hashed
-        .inner
-        .flush()
-        .map_err(|e| Error::io("write", out, e))?;
-    Ok(format!("sha256:{}", hex::encode(hashed.hash.finalize())))
+    w.finish()
 }
 
 /// Extracts the COPY's tar into the step's root, confined to it.

@@ -1,0 +1,193 @@
+//! `ferry build` end to end: a Dockerfile FROM the busybox fixture with RUN, COPY (and
+//! .dockerignore), ENV, WORKDIR, USER and CMD, built by a real ferryd through real ferry-shims;
+//! the result runs; a rebuild is all CACHED with the same image ID; a changed file re-runs its
+//! COPY and what follows; a failing RUN names the step and commits nothing; multi-stage with
+//! COPY --from and --target; a bad Dockerfile is refused before anything runs.
+
+use std::path::PathBuf;
+
+use ferry_integration_tests::{CmdOutput, Env};
+
+/// A build context in the scratch directory: `files` as (path, contents).
+fn context(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = PathBuf::from(env.scratch_path(name));
+    for (path, body) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().expect("a file has a parent")).expect("mkdir");
+        std::fs::write(&p, body).expect("write context file");
+    }
+    dir
+}
+
+fn build(env: &Env, dir: &std::path::Path, extra: &[&str]) -> CmdOutput {
+    let d = dir.display().to_string();
+    let mut args = vec!["build"];
+    args.extend_from_slice(extra);
+    args.push(&d);
+    env.ferry(&args)
+}
+
+fn built_ok(env: &Env, dir: &std::path::Path, extra: &[&str]) -> CmdOutput {
+    let out = build(env, dir, extra);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "build failed: {out:?}\n{}",
+        env.daemon().log()
+    );
+    out
+}
+
+fn image_id(env: &Env, name: &str) -> String {
+    env.ok_trim(&["image", "inspect", "--format", "{{.Id}}", name])
+}
+
+#[test]
+fn a_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
+    let env = Env::builder().with_busybox().build();
+    let dockerfile = format!(
+        "FROM {}\nENV GREETING=hello\nWORKDIR /app\nCOPY . ./\nRUN echo \"built $GREETING\" > built.txt && rm /etc/issue\nUSER 1000\nCMD [\"sh\", \"-c\", \"cat msg.txt built.txt; id -u; ls secret.txt /etc/issue 2>&1 | wc -l\"]\n",
+        env.busybox()
+    );
+    let files = [
+        ("Dockerfile", dockerfile.as_str()),
+        ("msg.txt", "from the context\n"),
+        ("secret.txt", "must not be sent\n"),
+        (".dockerignore", "secret.txt\n"),
+    ];
+    let dir = context(&env, "ctx", &files);
+    let first = built_ok(&env, &dir, &["-t", "built:v1", "-t", "built:also"]);
+    assert!(first.stderr.contains("#1 [1/3] FROM "), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("[3/3] RUN echo \"built $GREETING\""),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first
+            .stderr
+            .contains("naming to docker.io/library/built:v1 done"),
+        "{}",
+        first.stderr
+    );
+    assert!(!first.stderr.contains("CACHED"), "{}", first.stderr);
+
+    let run = env.ok(&["run", "--rm", "built:v1"]);
+    assert_eq!(
+        run, "from the context\nbuilt hello\n1000\n2\n",
+        "the ignored file and the deleted file are both absent"
+    );
+    let id = image_id(&env, "built:v1");
+    assert_eq!(id, image_id(&env, "built:also"));
+
+    // A touched file is the same file: the cache looks at content and metadata, not mtimes.
+    let msg = std::fs::File::options().write(true).open(dir.join("msg.txt")).expect("open");
+    msg.set_modified(std::time::SystemTime::UNIX_EPOCH).expect("touch");
+    let again = built_ok(&env, &dir, &["-t", "built:v1"]);
+    assert_eq!(
+        again.stderr.matches("CACHED").count(),
+        2,
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        image_id(&env, "built:v1"),
+        id,
+        "a no-op rebuild gives the same image"
+    );
+
+    std::fs::write(dir.join("msg.txt"), "changed\n").expect("write");
+    let changed = built_ok(&env, &dir, &["-q", "-t", "built:v2"]);
+    assert!(changed.stdout.trim().starts_with("sha256:"), "{changed:?}");
+    assert_ne!(changed.stdout.trim(), id);
+    assert!(env
+        .ok(&["run", "--rm", "built:v2"])
+        .starts_with("changed\n"));
+
+    let history = env.ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        "built:v1",
+    ]);
+    assert!(history.contains("RUN /bin/sh -c echo"), "{history}");
+    assert!(history.contains("ENV GREETING=hello"), "{history}");
+}
+
+#[test]
+fn a_failing_run_names_the_step_and_commits_nothing() {
+    let env = Env::builder().with_busybox().build();
+    let dockerfile = format!(
+        "FROM {}\nRUN echo before\nRUN echo oops >&2; exit 3\n",
+        env.busybox()
+    );
+    let dir = context(&env, "bad", &[("Dockerfile", &dockerfile)]);
+    let out = build(&env, &dir, &["-t", "broken"]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("oops"),
+        "the step's output is shown: {}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("did not complete successfully: exit code: 3"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("ERROR: failed to solve:"),
+        "{}",
+        out.stderr
+    );
+    assert!(!env.ok(&["images"]).contains("broken"));
+    assert_eq!(
+        env.ok(&["ps", "-aq"]),
+        "",
+        "a build's containers are not left behind"
+    );
+}
+
+#[test]
+fn multi_stage_copy_from_and_target() {
+    let env = Env::builder().with_busybox().build();
+    let dockerfile = format!(
+        "ARG BASE={}\nFROM $BASE AS builder\nRUN mkdir -p /out && echo compiled > /out/app\nFROM scratch\nCOPY --from=builder --chmod=755 /out/app /app\nCOPY --from=builder /bin/busybox /bin/cat\nCMD [\"/bin/cat\", \"/app\"]\n",
+        env.busybox()
+    );
+    let dir = context(&env, "multi", &[("Dockerfile", &dockerfile)]);
+    let out = built_ok(&env, &dir, &["-t", "small"]);
+    assert!(
+        out.stderr.contains("[builder 2/2] RUN mkdir"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("[stage-1 2/3] COPY --from=builder"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.ok(&["run", "--rm", "small"]), "compiled\n");
+    built_ok(&env, &dir, &["-t", "just-builder", "--target", "builder"]);
+    let files = env.ok(&["run", "--rm", "just-builder", "cat", "/out/app"]);
+    assert_eq!(files, "compiled\n");
+}
+
+#[test]
+fn a_bad_dockerfile_is_refused_with_its_line_before_anything_runs() {
+    let env = Env::builder().no_registry().build();
+    let dir = context(
+        &env,
+        "syntax",
+        &[("Dockerfile", "FROM scratch\nRUN true\nCOPY --bogus a b\n")],
+    );
+    let out = build(&env, &dir, &[]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("Dockerfile:3: unknown flag: bogus"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("#1"), "nothing ran: {}", out.stderr);
+}
