@@ -1,5 +1,5 @@
 //! `ferry build` end to end: a Dockerfile FROM the busybox fixture with RUN, COPY (and
-//! .dockerignore), ENV, WORKDIR, USER and CMD, built by a real ferryd through real ferry-shims;
+//! .dockerignore), ADD of a local tar, ENV, WORKDIR, USER and CMD, built by a real ferryd through real ferry-shims;
 //! the result runs; a rebuild is all CACHED with the same image ID; a changed file re-runs its
 //! COPY and what follows; a failing RUN names the step and commits nothing; multi-stage with
 //! COPY --from and --target; a bad Dockerfile is refused before anything runs.
@@ -17,6 +17,19 @@ fn context(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
         std::fs::write(&p, body).expect("write context file");
     }
     dir
+}
+
+/// A plain tar holding one file.
+fn small_tar(path: &str, body: &[u8]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_ustar();
+    h.set_size(body.len() as u64);
+    h.set_mode(0o644);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    b.append_data(&mut h, path, body).expect("append");
+    b.into_inner().expect("finish")
 }
 
 fn build(env: &Env, dir: &std::path::Path, extra: &[&str]) -> CmdOutput {
@@ -46,7 +59,7 @@ fn image_id(env: &Env, name: &str) -> String {
 fn a_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
     let env = Env::builder().with_busybox().build();
     let dockerfile = format!(
-        "FROM {}\nENV GREETING=hello\nWORKDIR /app\nCOPY . ./\nRUN echo \"built $GREETING\" > built.txt && rm /etc/issue\nUSER 1000\nCMD [\"sh\", \"-c\", \"cat msg.txt built.txt; id -u; ls secret.txt /etc/issue 2>&1 | wc -l\"]\n",
+        "FROM {}\nENV GREETING=hello\nWORKDIR /app\nCOPY . ./\nADD files.tar /opt/\nRUN echo \"built $GREETING\" > built.txt && rm /etc/issue\nUSER 1000\nCMD [\"sh\", \"-c\", \"cat msg.txt built.txt; id -u; ls secret.txt /etc/issue 2>&1 | wc -l\"]\n",
         env.busybox()
     );
     let files = [
@@ -56,10 +69,11 @@ fn a_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
         (".dockerignore", "secret.txt\n"),
     ];
     let dir = context(&env, "ctx", &files);
+    std::fs::write(dir.join("files.tar"), small_tar("inner/f", b"extracted\n")).expect("write");
     let first = built_ok(&env, &dir, &["-t", "built:v1", "-t", "built:also"]);
-    assert!(first.stderr.contains("#1 [1/3] FROM "), "{}", first.stderr);
+    assert!(first.stderr.contains("#1 [1/4] FROM "), "{}", first.stderr);
     assert!(
-        first.stderr.contains("[3/3] RUN echo \"built $GREETING\""),
+        first.stderr.contains("[4/4] RUN echo \"built $GREETING\""),
         "{}",
         first.stderr
     );
@@ -77,16 +91,22 @@ fn a_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
         run, "from the context\nbuilt hello\n1000\n2\n",
         "the ignored file and the deleted file are both absent"
     );
+    let added = env.ok(&["run", "--rm", "built:v1", "cat", "/opt/inner/f"]);
+    assert_eq!(added, "extracted\n", "ADD extracts a local tar");
     let id = image_id(&env, "built:v1");
     assert_eq!(id, image_id(&env, "built:also"));
 
     // A touched file is the same file: the cache looks at content and metadata, not mtimes.
-    let msg = std::fs::File::options().write(true).open(dir.join("msg.txt")).expect("open");
-    msg.set_modified(std::time::SystemTime::UNIX_EPOCH).expect("touch");
+    let msg = std::fs::File::options()
+        .write(true)
+        .open(dir.join("msg.txt"))
+        .expect("open");
+    msg.set_modified(std::time::SystemTime::UNIX_EPOCH)
+        .expect("touch");
     let again = built_ok(&env, &dir, &["-t", "built:v1"]);
     assert_eq!(
         again.stderr.matches("CACHED").count(),
-        2,
+        3,
         "{}",
         again.stderr
     );

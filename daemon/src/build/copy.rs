@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{self as rfs, Mode, OFlags, ResolveFlags};
 use sha2::{Digest, Sha256};
 
+use ferry_image_service::unpack::Compression;
+
 use super::error::BuildError;
 use crate::containers::archive::{Archiver, Options};
 use crate::error::{Error, Result};
@@ -31,6 +33,8 @@ pub(crate) struct CopyPlan {
     pub dest: String,
     pub owner: Option<(u32, u32)>,
     pub mode: Option<u32>,
+    /// ADD: a source that is a tar (plain, gzip or zstd) is extracted into the destination.
+    pub extract: bool,
 }
 
 /// Writes the COPY's tar to `out`; returns the digest of its entries (`sha256:…`), mtimes left
@@ -110,12 +114,43 @@ fn archive<W: Write>(
             (true, _) | (false, false) => PathBuf::from(dest),
             (false, true) => Path::new(dest).join(base_name(name)),
         };
+        if !is_dir && plan.extract {
+            if let Some(c) = archive_kind(fd) {
+                let f = reopen(fd, name)?;
+                let r = ferry_image_service::unpack::decompressor(f, c)
+                    .map_err(ferry_image_service::Error::from)?;
+                w.append_archive(r, Path::new(dest))?;
+                continue;
+            }
+        }
         if at.as_os_str().is_empty() && !is_dir {
             return Err(BuildError::Invalid(format!("cannot copy {name} onto /")).into());
         }
         w.add(fd, &at)?;
     }
     w.finish()
+}
+
+/// A regular file opened for reading through its `O_PATH` fd (the same inode, already known
+/// to be a regular file).
+fn reopen(fd: &OwnedFd, name: &str) -> Result<std::fs::File> {
+    let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
+    std::fs::File::open(&proc).map_err(|e| Error::io("open", name, e))
+}
+
+/// What kind of tar a regular file is, from its first bytes: gzip, zstd, or a plain tar
+/// (`ustar` at 257); None for anything else (ADD then copies it as a file).
+fn archive_kind(fd: &OwnedFd) -> Option<Compression> {
+    use std::io::Read;
+    let mut head = [0u8; 262];
+    let mut f = reopen(fd, "").ok()?;
+    let n = f.read(&mut head).ok()?;
+    match &head[..n] {
+        [0x1f, 0x8b, ..] => Some(Compression::Gzip),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(Compression::Zstd),
+        h if h.len() >= 262 && &h[257..262] == b"ustar" => Some(Compression::None),
+        _ => None,
+    }
 }
 
 /// Extracts the COPY's tar into the step's root, confined to it.
@@ -306,6 +341,7 @@ mod tests {
             dest: dest.into(),
             owner: None,
             mode: None,
+            extract: false,
         }
     }
 
@@ -372,6 +408,27 @@ mod tests {
             d1,
             write_tar(tmp.path(), &plan(&["a"], "/a"), &out).unwrap()
         );
+    }
+
+    #[test]
+    fn add_extracts_a_local_tar_and_copy_does_not() {
+        let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(1);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        b.append_data(&mut h, "inner/f", &b"x"[..]).unwrap();
+        std::fs::write(tmp.path().join("a.tar"), b.into_inner().unwrap()).unwrap();
+        let out = tmp.path().join("t.tar");
+        let mut p = plan(&["a.tar"], "/opt/");
+        write_tar(tmp.path(), &p, &out).unwrap();
+        assert_eq!(names(&out)[0].0, "opt/a.tar");
+        p.extract = true;
+        write_tar(tmp.path(), &p, &out).unwrap();
+        assert_eq!(names(&out)[0].0, "opt/inner/f");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::copy::{self, CopyPlan};
-use super::dockerfile::{CopySpec, Dockerfile, Kind, Stage, Step};
+use super::dockerfile::{Cmd, CopySpec, Dockerfile, Kind, Stage, Step};
 use super::error::BuildError;
 use super::image::{self, ArgSources, History, ImageDoc, Scope};
 use super::lex::{self, LexError};
@@ -355,8 +355,8 @@ impl<'a> Job<'a> {
         let id = self.start(name).await;
         let t = Instant::now();
         let res = match &step.kind {
-            Kind::Run(cmd) => self.run_step(id, step, &parent, cmd).await,
-            Kind::Copy(spec) => self.copy_step(i, id, step, &parent, spec).await,
+            Kind::Run(cmd) => self.run_step(id, &parent, cmd).await,
+            Kind::Copy(spec) => self.copy_step(i, step, &parent, spec).await,
             _ => unreachable!("has_layer() is true only for RUN and COPY"),
         };
         match res {
@@ -379,31 +379,14 @@ impl<'a> Job<'a> {
         }
     }
 
-    async fn run_step(
-        &mut self,
-        id: u32,
-        step: &Step,
-        parent: &State,
-        cmd: &super::dockerfile::Cmd,
-    ) -> Result<(State, bool)> {
-        let cfg = &parent.doc.config;
-        let argv = cfg.argv(cmd);
-        let env_keys = cfg.env_vars();
-        let env: Vec<String> = parent
-            .scope
-            .args
-            .iter()
-            .filter(|(k, _)| !env_keys.contains_key(*k))
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+    async fn run_step(&mut self, id: u32, parent: &State, cmd: &Cmd) -> Result<(State, bool)> {
+        let argv = parent.doc.config.argv(cmd);
+        let env = run_env(parent);
         let k = key(&[&parent.key, "RUN", &argv.join("\0"), &env.join("\0")]);
         if let Some(hit) = self.cached(&k, parent)? {
             return Ok((hit, true));
         }
-        let image: crate::containers::spec::ImageRuntimeConfig = serde_json::from_value(
-            serde_json::to_value(cfg).map_err(|e| BuildError::Invalid(e.to_string()))?,
-        )
-        .map_err(|e| BuildError::Invalid(e.to_string()))?;
+        let image = runtime_config(&parent.doc.config)?;
         let spec = RunSpec {
             argv: argv.clone(),
             env,
@@ -417,49 +400,20 @@ impl<'a> Job<'a> {
             return Err(run::failed(&argv, code).into());
         }
         let created_by = format!("RUN {} # buildkit", argv.join(" "));
-        let _ = step;
-        self.commit_root(root, parent, k, created_by)
-            .await
-            .map(|s| (s, false))
+        let state = self.commit_root(root, parent, k, created_by).await?;
+        Ok((state, false))
     }
 
     async fn copy_step(
         &mut self,
         i: usize,
-        id: u32,
         step: &Step,
         parent: &State,
         spec: &CopySpec,
     ) -> Result<(State, bool)> {
-        let vars = parent.scope.vars(&parent.doc.config);
-        let esc = self.plan.df.escape;
-        let ex = |w: &str| lex::expand(w, &vars, esc).map_err(|e| self.lex_err(step.line, e));
-        let srcs = spec
-            .srcs
-            .iter()
-            .map(|s| ex(s))
-            .collect::<Result<Vec<_>>>()?;
-        let dest = ex(&spec.dest)?;
-        let mut dest_abs = image::workdir(parent.doc.config.working_dir.as_deref(), &dest);
-        if dest.ends_with('/') || dest == "." {
-            dest_abs.push('/');
-        }
         let (data, exec) = self.b.data_roots();
         let root = StepRoot::mount(self.b.store(), data, exec, &parent.chain_ids())?;
-        let owner = match &spec.chown {
-            Some(c) => {
-                let u = crate::containers::spec::resolve_user(&root.rootfs(), Some(&ex(c)?))?;
-                Some((u.uid, u.gid))
-            }
-            None => None,
-        };
-        let mode = spec.chmod.as_deref().map(copy::parse_chmod).transpose()?;
-        let plan = CopyPlan {
-            srcs,
-            dest: dest_abs.clone(),
-            owner,
-            mode,
-        };
+        let plan = self.copy_plan(step, parent, spec, &root.rootfs())?;
         let source = self.copy_source(i, spec.from.as_deref()).await?;
         let src_dir = source
             .as_ref()
@@ -479,11 +433,48 @@ impl<'a> Job<'a> {
         tokio::task::spawn_blocking(move || copy::apply(&tar, &rootfs))
             .await
             .map_err(Error::blocking("build copy"))??;
-        let _ = id;
         let created_by = format!("{} # buildkit", step.text);
-        self.commit_root(root, parent, k, created_by)
-            .await
-            .map(|s| (s, false))
+        let state = self.commit_root(root, parent, k, created_by).await?;
+        Ok((state, false))
+    }
+
+    /// The COPY with its words expanded, its destination made absolute (a trailing `/` kept),
+    /// `--chown` resolved in the step's own root and `--chmod` parsed.
+    fn copy_plan(
+        &self,
+        step: &Step,
+        parent: &State,
+        spec: &CopySpec,
+        rootfs: &Path,
+    ) -> Result<CopyPlan> {
+        let vars = parent.scope.vars(&parent.doc.config);
+        let esc = self.plan.df.escape;
+        let ex = |w: &str| lex::expand(w, &vars, esc).map_err(|e| self.lex_err(step.line, e));
+        let srcs = spec
+            .srcs
+            .iter()
+            .map(|s| ex(s))
+            .collect::<Result<Vec<_>>>()?;
+        let dest = ex(&spec.dest)?;
+        let mut dest_abs = image::workdir(parent.doc.config.working_dir.as_deref(), &dest);
+        if (dest.ends_with('/') || dest == ".") && !dest_abs.ends_with('/') {
+            dest_abs.push('/');
+        }
+        let owner = match &spec.chown {
+            Some(c) => {
+                let u = crate::containers::spec::resolve_user(rootfs, Some(&ex(c)?))?;
+                Some((u.uid, u.gid))
+            }
+            None => None,
+        };
+        let mode = spec.chmod.as_deref().map(copy::parse_chmod).transpose()?;
+        Ok(CopyPlan {
+            srcs,
+            dest: dest_abs,
+            owner,
+            mode,
+            extract: spec.add,
+        })
     }
 
     /// The files a COPY reads: the context (None), or another stage's (or image's) root.
@@ -624,6 +615,23 @@ impl<'a> Job<'a> {
         // A client that hung up sees nothing more; the build itself is stopped by its caller.
         let _ = self.progress.send(p).await;
     }
+}
+
+/// The ARG values a RUN sees as environment: those the stage's ENV does not override.
+fn run_env(state: &State) -> Vec<String> {
+    let env = state.doc.config.env_vars();
+    let args = state
+        .scope
+        .args
+        .iter()
+        .filter(|(k, _)| !env.contains_key(*k));
+    args.map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+/// The step's config as the spec builder reads an image's.
+fn runtime_config(cfg: &image::RunConfig) -> Result<crate::containers::spec::ImageRuntimeConfig> {
+    let v = serde_json::to_value(cfg).map_err(|e| BuildError::Invalid(e.to_string()))?;
+    Ok(serde_json::from_value(v).map_err(|e| BuildError::Invalid(e.to_string()))?)
 }
 
 /// A cache key: sha256 over the parts, each ended by a NUL.

@@ -24,8 +24,8 @@
 //! finished steps stay as cache).
 //!
 //! Not done yet: stages build one after another (not in parallel); RUN --mount, --network and
-//! heredoc COPY sources are refused; ADD does not extract archives nor fetch URLs; RUN runs in
-//! the host's network namespace; a cancelled build leaves a RUN's process to finish.
+//! heredoc COPY sources are refused; ADD fetches no URLs (a local tar is extracted); RUN runs
+//! in the host's network namespace; ONBUILD triggers are recorded, not run.
 
 mod context;
 mod copy;

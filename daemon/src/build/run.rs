@@ -2,7 +2,8 @@
 //! but with no record in the container table (a build's containers are not `ps`'s). Its
 //! bundle is written by the containers' own `bundle::write_bundle` (the image config of the
 //! step, the RUN's argv as the command, the entrypoint cleared); it runs in the host's network
-//! namespace; its output is streamed line by line as it comes.
+//! namespace; its output is streamed line by line as it comes. A build dropped mid-RUN still retires the
+//! shim, which kills the process.
 
 use std::time::Instant;
 
@@ -64,9 +65,30 @@ pub(crate) async fn run(
         .launcher
         .launch(&rec.id, &root.paths, runtime)
         .await?;
+    let guard = Retire(Some(shim.clone()));
     let res = drive(&shim, &rec, runtime, root, spec, progress).await;
-    shim.retire().await;
+    guard.now().await;
     res
+}
+
+/// Retires the shim (killing the process) however the RUN ends: awaited when it ends, and
+/// spawned when the build is dropped mid-step (the client hung up, Ctrl-C).
+struct Retire(Option<Shim>);
+
+impl Retire {
+    async fn now(mut self) {
+        if let Some(s) = self.0.take() {
+            s.retire().await;
+        }
+    }
+}
+
+impl Drop for Retire {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.take() {
+            tokio::spawn(async move { s.retire().await });
+        }
+    }
 }
 
 async fn drive(

@@ -61,6 +61,26 @@ impl<W: Write> Archiver<W> {
         self.node(fd.as_fd(), &st, at, 0)
     }
 
+    /// Copies the entries of the tar `r` in, each under `under` (ADD of a local archive). The
+    /// headers are kept as they are; the extraction that reads this tar confines the paths.
+    pub(crate) fn append_archive(&mut self, r: impl Read, under: &Path) -> Result<()> {
+        let mut a = tar::Archive::new(r);
+        let bad = |e: std::io::Error| Error::InvalidArgument(format!("invalid archive: {e}"));
+        for entry in a.entries().map_err(bad)? {
+            let mut entry = entry.map_err(bad)?;
+            let path = under.join(entry.path().map_err(bad)?);
+            let mut h = entry.header().clone();
+            match entry.link_name().map_err(bad)? {
+                Some(target) => {
+                    let target = target.into_owned();
+                    self.append_link(&mut h, &path, &target)?
+                }
+                None => self.append(&mut h, &path, &mut entry)?,
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the end-of-archive marker and returns the writer.
     pub(crate) fn finish(self) -> Result<W> {
         self.tar
