@@ -49,6 +49,9 @@ struct Cli {
 enum Command {
     /// Build an image from a Dockerfile
     Build(commands::build::BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(commands::builder::BuilderCommand),
     /// Download an image from a registry
     Pull(commands::pull::PullArgs),
     /// Upload an image to a registry
@@ -269,6 +272,7 @@ async fn run(cli: Cli) -> i32 {
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
             commands::save::run(&cli.host, a).await
         }
+        Command::Builder(c) => commands::builder::run(&cli.host, c).await,
         Command::Build(a) | Command::Image(ImageCommand::Build(a)) => {
             commands::build::run(&cli.host, a).await
         }

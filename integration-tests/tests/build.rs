@@ -2,10 +2,11 @@
 //! .dockerignore), ADD of a local tar, ENV, WORKDIR, USER and CMD, built by a real ferryd through real ferry-shims;
 //! the result runs; a rebuild is all CACHED with the same image ID; a changed file re-runs its
 //! COPY and what follows; a failing RUN names the step and commits nothing; multi-stage with
-//! COPY --from and --target; a bad Dockerfile is refused before anything runs.
+//! COPY --from and --target; builder prune leaves nothing; a bad Dockerfile is refused before anything runs.
 
 use std::path::PathBuf;
 
+use ferry_integration_tests::checks::assert_store_empty;
 use ferry_integration_tests::{CmdOutput, Env};
 
 /// A build context in the scratch directory: `files` as (path, contents).
@@ -192,6 +193,16 @@ fn multi_stage_copy_from_and_target() {
     built_ok(&env, &dir, &["-t", "just-builder", "--target", "builder"]);
     let files = env.ok(&["run", "--rm", "just-builder", "cat", "/out/app"]);
     assert_eq!(files, "compiled\n");
+
+    // The cache holds the layers after every image is gone; builder prune lets them go.
+    env.ok(&["rmi", "small", "just-builder", &env.busybox()]);
+    let pruned = env.ok(&["builder", "prune", "-f"]);
+    assert!(
+        pruned.starts_with("Deleted build cache objects:\n"),
+        "{pruned}"
+    );
+    assert!(pruned.contains("Total reclaimed space: "), "{pruned}");
+    assert_store_empty(env.daemon());
 }
 
 #[test]

@@ -142,6 +142,11 @@ impl Builder {
         job.run().await
     }
 
+    /// `builder prune`: empties the build cache and collects what only it held.
+    pub fn prune(&self) -> Result<ferry_image_service::built::cache::Pruned> {
+        Ok(ferry_image_service::built::cache::clear(self.store())?)
+    }
+
     fn data_roots(&self) -> (&Path, &Path) {
         (&self.containers.data_root, &self.containers.exec_root)
     }

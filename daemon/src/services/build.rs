@@ -71,6 +71,19 @@ impl pb::build_server::Build for BuildService {
         };
         Ok(Response::new(Box::pin(stream)))
     }
+
+    #[tracing::instrument(skip_all)]
+    async fn prune(
+        &self,
+        _req: Request<pb::PruneBuildCacheRequest>,
+    ) -> Result<Response<pb::PruneBuildCacheResponse>, Status> {
+        let builder = Arc::clone(&self.builder);
+        let pruned = super::blocking("builder prune", move || builder.prune()).await?;
+        Ok(Response::new(pb::PruneBuildCacheResponse {
+            entries: pruned.entries as u64,
+            space_reclaimed: pruned.bytes,
+        }))
+    }
 }
 
 /// Feeds the context chunks to the reader; a broken client stream fails the read, so a

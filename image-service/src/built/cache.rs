@@ -80,10 +80,24 @@ pub(crate) fn remove(store: &Store, keys: &[String]) -> Result<usize> {
     Ok(n)
 }
 
-/// Empties the cache and collects what only it held; returns the number of entries removed.
-pub fn clear(store: &Store) -> Result<usize> {
+/// What `builder prune` removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    pub entries: usize,
+    /// The unpacked size of the snapshots collected.
+    pub bytes: u64,
+}
+
+/// Empties the cache and collects what only it held.
+pub fn clear(store: &Store) -> Result<Pruned> {
     let keys: Vec<String> = all(store)?.into_iter().map(|e| e.name).collect();
-    let n = remove(store, &keys)?;
-    store.gc()?;
-    Ok(n)
+    let entries = remove(store, &keys)?;
+    let before = store.meta.snapshots()?;
+    let report = store.gc()?;
+    let bytes = before
+        .iter()
+        .filter(|s| report.snapshots.contains(&s.chain_id))
+        .map(|s| s.size)
+        .sum();
+    Ok(Pruned { entries, bytes })
 }

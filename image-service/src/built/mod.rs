@@ -336,7 +336,9 @@ mod tests {
         store.gc().unwrap();
         assert!(store.meta.snapshot(&one.chain_id).unwrap().is_some());
         assert!(store.meta.snapshot(&two.chain_id).unwrap().is_none());
-        assert_eq!(cache::clear(store).unwrap(), 1);
+        let pruned = cache::clear(store).unwrap();
+        assert_eq!(pruned.entries, 1);
+        assert!(pruned.bytes > 0, "{pruned:?}");
         assert!(store.meta.snapshot(&one.chain_id).unwrap().is_none());
         assert!(cache::get(store, "k1").unwrap().is_none());
     }
