@@ -222,3 +222,71 @@ fn a_bad_dockerfile_is_refused_with_its_line_before_anything_runs() {
     );
     assert!(!out.stderr.contains("#1"), "nothing ran: {}", out.stderr);
 }
+
+#[test]
+fn a_copy_only_build_is_reproducible_with_source_date_epoch() {
+    let env = Env::builder().no_registry().build();
+    let files = [
+        (
+            "Dockerfile",
+            "FROM scratch\nWORKDIR /srv/site\nCOPY site/ ./\nLABEL v=1\n",
+        ),
+        ("site/index.html", "<h1>hi</h1>\n"),
+        ("site/css/a.css", "body{}\n"),
+    ];
+    let dir = context(&env, "repro", &files);
+    let d = dir.display().to_string();
+    let epoch = [("SOURCE_DATE_EPOCH", "1700000000")];
+    let ids: Vec<String> = ["one", "two"]
+        .iter()
+        .map(|tag| {
+            let args = ["build", "--no-cache", "-q", "-t", tag, d.as_str()];
+            let out = env.daemon().ferry_with_env(&args, &epoch);
+            assert_eq!(out.code, Some(0), "{out:?}");
+            // Later files and directories get the same clamped times the second time.
+            std::thread::sleep(std::time::Duration::from_millis(1100));
+            out.stdout.trim().to_string()
+        })
+        .collect();
+    assert_eq!(
+        ids[0], ids[1],
+        "the same inputs give the same image, byte for byte"
+    );
+    let created = env.ok_trim(&["image", "inspect", "--format", "{{.Created}}", "one"]);
+    assert!(created.starts_with("2023-11-14T22:13:20"), "{created}");
+}
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build_only() {
+    let env = Env::builder().with_busybox().build();
+    let base = format!(
+        "FROM {}\nONBUILD RUN echo triggered > /t\nONBUILD ENV FROM_TRIGGER=yes\n",
+        env.busybox()
+    );
+    let dir = context(&env, "onbase", &[("Dockerfile", &base)]);
+    built_ok(&env, &dir, &["-t", "onbase"]);
+    let child = "FROM onbase\nCMD [\"sh\", \"-c\", \"cat /t; echo $FROM_TRIGGER\"]\n";
+    let dir = context(&env, "child", &[("Dockerfile", child)]);
+    let out = built_ok(&env, &dir, &["-t", "child"]);
+    assert!(
+        out.stderr.contains("[onbuild] RUN echo triggered > /t"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.ok(&["run", "--rm", "child"]), "triggered\nyes\n");
+    let on = |image: &str| {
+        env.ok_trim(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{json .Config.OnBuild}}",
+            image,
+        ])
+    };
+    assert!(
+        on("onbase").contains("RUN echo triggered"),
+        "{}",
+        on("onbase")
+    );
+    assert!(!on("child").contains("RUN"), "{}", on("child"));
+}

@@ -206,7 +206,13 @@ impl<'a> Job<'a> {
         let stage = self.plan.df.stages[i].clone();
         let total = 1 + stage.steps.iter().filter(|s| s.kind.has_layer()).count();
         let label = self.stage_label(i, &stage);
-        let mut state = Box::pin(self.base(i, &stage, &label, total)).await?;
+        let (mut state, from_image) = Box::pin(self.base(i, &stage, &label, total)).await?;
+        if from_image {
+            for step in self.triggers(&mut state, &stage)? {
+                let name = format!("[{label}onbuild] {}", step.text);
+                state = self.any_step(i, &step, state, name).await?;
+            }
+        }
         let mut n = 1;
         for step in &stage.steps {
             if step.kind.has_layer() {
@@ -221,6 +227,45 @@ impl<'a> Job<'a> {
         Ok(state)
     }
 
+    /// A step of either kind (the ONBUILD triggers).
+    async fn any_step(
+        &mut self,
+        i: usize,
+        step: &Step,
+        mut state: State,
+        name: String,
+    ) -> Result<State> {
+        if step.kind.has_layer() {
+            return Box::pin(self.layer_step(i, step, state, name)).await;
+        }
+        self.config_step(step, &mut state)?;
+        Ok(state)
+    }
+
+    /// The base image's ONBUILD instructions, read as steps of this stage (at its FROM line);
+    /// the image built here carries none of them, as in Docker.
+    fn triggers(&self, state: &mut State, stage: &Stage) -> Result<Vec<Step>> {
+        let Some(triggers) = state.doc.config.on_build.take() else {
+            return Ok(Vec::new());
+        };
+        let file = &self.plan.df.file;
+        let mut steps = Vec::new();
+        for t in triggers {
+            let df = Dockerfile::parse(file, &format!("FROM scratch\n{t}\n")).map_err(|e| {
+                BuildError::Dockerfile {
+                    file: file.clone(),
+                    line: stage.line,
+                    message: format!("ONBUILD {t}: {e}"),
+                }
+            })?;
+            for mut step in df.stages.into_iter().flat_map(|s| s.steps) {
+                step.line = stage.line;
+                steps.push(step);
+            }
+        }
+        Ok(steps)
+    }
+
     /// BuildKit's "[name i/n]" prefix: empty for a one-stage file, else the stage's name.
     fn stage_label(&self, i: usize, stage: &Stage) -> String {
         if self.plan.df.stages.len() == 1 {
@@ -232,20 +277,27 @@ impl<'a> Job<'a> {
         )
     }
 
-    async fn base(&mut self, i: usize, stage: &Stage, label: &str, total: usize) -> Result<State> {
+    /// The stage's base, and whether it is an image (whose ONBUILD triggers then run).
+    async fn base(
+        &mut self,
+        i: usize,
+        stage: &Stage,
+        label: &str,
+        total: usize,
+    ) -> Result<(State, bool)> {
         let vars = self.plan.args.globals.clone();
         let base = lex::expand(&stage.base, &vars, self.plan.df.escape)
             .map_err(|e| self.lex_err(stage.line, e))?;
         let step = self.start(format!("[{label}1/{total}] FROM {base}")).await;
         let t = Instant::now();
         let state = if base.eq_ignore_ascii_case("scratch") {
-            self.scratch()
+            (self.scratch(), false)
         } else if let Some(j) = self.plan.df.stage_index(&base, i) {
             let mut s = self.stage(j).await?;
             s.scope = Scope::default();
-            s
+            (s, false)
         } else {
-            self.image(&base).await?
+            (self.image(&base).await?, true)
         };
         self.done(step, t).await;
         Ok(state)

@@ -25,7 +25,7 @@
 //!
 //! Not done yet: stages build one after another (not in parallel); RUN --mount, --network and
 //! heredoc COPY sources are refused; ADD fetches no URLs (a local tar is extracted); RUN runs
-//! in the host's network namespace; ONBUILD triggers are recorded, not run.
+//! in the host's network namespace.
 
 mod context;
 mod copy;
