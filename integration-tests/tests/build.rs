@@ -290,3 +290,30 @@ fn onbuild_triggers_run_in_the_child_build_only() {
     );
     assert!(!on("child").contains("RUN"), "{}", on("child"));
 }
+
+#[test]
+fn run_mounts_cache_bind_tmpfs_and_network_none() {
+    let env = Env::builder().with_busybox().build();
+    let dockerfile = format!(
+        "FROM {}\nRUN --mount=type=cache,target=/cache --mount=type=bind,source=data,target=/data --mount=type=tmpfs,target=/scratch --network=none \\\n    cat /data/x >> /cache/seen && cp /cache/seen /seen && ls /sys/class/net > /nets && touch /scratch/gone\n",
+        env.busybox()
+    );
+    let dir = context(
+        &env,
+        "mounts",
+        &[("Dockerfile", &dockerfile), ("data/x", "one\n")],
+    );
+    built_ok(&env, &dir, &["-t", "m1"]);
+    assert_eq!(
+        env.ok(&["run", "--rm", "m1", "cat", "/seen", "/nets"]),
+        "one\nlo\n"
+    );
+    let scratch = env.ferry(&["run", "--rm", "m1", "ls", "/scratch/gone"]);
+    assert_ne!(scratch.code, Some(0), "a tmpfs leaves nothing in the layer");
+
+    // A changed bind source re-runs the step; the cache mount kept what the first run wrote.
+    std::fs::write(dir.join("data/x"), "two\n").expect("write");
+    let out = built_ok(&env, &dir, &["-t", "m2"]);
+    assert!(!out.stderr.contains("CACHED"), "{}", out.stderr);
+    assert_eq!(env.ok(&["run", "--rm", "m2", "cat", "/seen"]), "one\ntwo\n");
+}

@@ -131,6 +131,46 @@ fn archive<W: Write>(
     w.finish()
 }
 
+/// The digest of `src`'s files under `root` (as COPY keys them: content and metadata, not
+/// mtimes), for RUN --mount=type=bind; the tar is written to a scratch file under `scratch`.
+pub(crate) fn tree_digest(root: &Path, src: &str, scratch: &Path) -> Result<String> {
+    let out = scratch.join(format!("bind-{:016x}.tar", rand::random::<u64>()));
+    let plan = CopyPlan {
+        srcs: vec![src.to_string()],
+        dest: "/mount/".into(),
+        owner: None,
+        mode: None,
+        extract: false,
+    };
+    let res = write_tar(root, &plan, &out);
+    let _ = std::fs::remove_file(&out);
+    res
+}
+
+/// The host path of a bind mount's source: `src` under `root`, refused if it leaves the root
+/// or goes through a symlink (the runtime mounts a path, so a symlink could reach the host).
+pub(crate) fn bind_source(root: &Path, src: &str) -> Result<PathBuf> {
+    let rel = relative(src)?;
+    let rootfd = rfs::open(
+        root,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::io("open", root, e.into()))?;
+    let flags = ResolveFlags::IN_ROOT | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    rfs::openat2(
+        &rootfd,
+        rel.as_str(),
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        flags,
+    )
+    .map_err(|_| BuildError::SourceNotFound {
+        path: src.to_string(),
+    })?;
+    Ok(root.join(rel))
+}
+
 /// A regular file opened for reading through its `O_PATH` fd (the same inode, already known
 /// to be a regular file).
 fn reopen(fd: &OwnedFd, name: &str) -> Result<std::fs::File> {
@@ -429,6 +469,24 @@ mod tests {
         p.extract = true;
         write_tar(tmp.path(), &p, &out).unwrap();
         assert_eq!(names(&out)[0].0, "opt/inner/f");
+    }
+
+    #[test]
+    fn bind_sources_stay_inside_and_follow_no_symlink() {
+        let tmp = tempfile::tempdir_in("/var/tmp").unwrap();
+        std::fs::create_dir_all(tmp.path().join("src")).unwrap();
+        std::os::unix::fs::symlink("/etc", tmp.path().join("link")).unwrap();
+        assert_eq!(
+            bind_source(tmp.path(), "./src").unwrap(),
+            tmp.path().join("src")
+        );
+        assert!(bind_source(tmp.path(), "link").is_err());
+        assert!(bind_source(tmp.path(), "../x").is_err());
+        let d1 = tree_digest(tmp.path(), "src", tmp.path()).unwrap();
+        std::fs::write(tmp.path().join("src/f"), "1").unwrap();
+        assert_ne!(d1, tree_digest(tmp.path(), "src", tmp.path()).unwrap());
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert_eq!(left.len(), 2, "no scratch tar is left");
     }
 
     #[test]

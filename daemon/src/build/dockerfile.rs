@@ -18,6 +18,34 @@ pub(crate) enum Cmd {
     Exec(Vec<String>),
 }
 
+/// A `RUN --mount`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RunMount {
+    /// A directory kept between builds under `id` (default: the target).
+    Cache {
+        target: String,
+        id: String,
+    },
+    Tmpfs {
+        target: String,
+    },
+    /// Files of the context (`from` None) or of a stage, read-only unless `rw`.
+    Bind {
+        target: String,
+        source: String,
+        from: Option<String>,
+        rw: bool,
+    },
+}
+
+/// RUN's flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RunOpts {
+    pub mounts: Vec<RunMount>,
+    /// `--network=default|none|host`.
+    pub network: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CopySpec {
     pub srcs: Vec<String>,
@@ -31,7 +59,7 @@ pub(crate) struct CopySpec {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Kind {
-    Run(Cmd),
+    Run(Cmd, RunOpts),
     Copy(CopySpec),
     Workdir(String),
     /// `K=V` words, unexpanded (the legacy `ENV K V` form is turned into one).
@@ -56,7 +84,7 @@ impl Kind {
     /// Whether the step writes a layer (and so is a numbered BuildKit step). WORKDIR does not:
     /// its directory is made by the RUN or COPY that needs it, and by every container's start.
     pub(crate) fn has_layer(&self) -> bool {
-        matches!(self, Kind::Run(_) | Kind::Copy(_))
+        matches!(self, Kind::Run(..) | Kind::Copy(_))
     }
 }
 
@@ -195,14 +223,11 @@ impl Reader<'_> {
     fn kind(&self, line: usize, ins: &Instruction<'_>) -> Result<Kind, BuildError> {
         let k = match ins {
             Instruction::Run(r) => {
-                let flags = self.flags(line, &r.options, &["mount", "network", "security"])?;
-                if let Some(f) = flags.keys().next() {
-                    return Err(self.unsupported(line, format!("RUN --{f}")));
-                }
+                let opts = self.run_opts(line, &r.options)?;
                 if let Some(doc) = r.here_docs.first() {
-                    return Ok(Kind::Run(Cmd::Shell(doc.value.to_string())));
+                    return Ok(Kind::Run(Cmd::Shell(doc.value.to_string()), opts));
                 }
-                Kind::Run(self.command(&r.arguments))
+                Kind::Run(self.command(&r.arguments), opts)
             }
             Instruction::Copy(c) => {
                 let f = self.flags(line, &c.options, &["from", "chown", "chmod", "link"])?;
@@ -238,6 +263,62 @@ impl Reader<'_> {
             _ => return Err(self.err(line, "unknown instruction".into())),
         };
         Ok(k)
+    }
+
+    /// `--mount` (repeatable) and `--network`; `--security` is refused.
+    fn run_opts(&self, line: usize, given: &[Flag<'_>]) -> Result<RunOpts, BuildError> {
+        let mut opts = RunOpts::default();
+        for f in given {
+            let name = f.name.value.as_ref();
+            let value = f
+                .value
+                .as_ref()
+                .map(|v| v.value.to_string())
+                .unwrap_or_default();
+            match name {
+                "mount" => opts.mounts.push(self.mount(line, &value)?),
+                "network" if matches!(value.as_str(), "default" | "none" | "host") => {
+                    opts.network = Some(value)
+                }
+                "network" => {
+                    return Err(self.err(line, format!("unsupported network mode {value:?}")))
+                }
+                "security" => return Err(self.unsupported(line, "RUN --security".into())),
+                _ => return Err(self.err(line, format!("unknown flag: {name}"))),
+            }
+        }
+        Ok(opts)
+    }
+
+    /// `type=cache,target=/x,id=y` and the like (BuildKit's CSV form).
+    fn mount(&self, line: usize, spec: &str) -> Result<RunMount, BuildError> {
+        let mut kv = BTreeMap::new();
+        for field in spec.split(',').filter(|f| !f.is_empty()) {
+            let (k, v) = field.split_once('=').unwrap_or((field, "true"));
+            kv.insert(k.to_ascii_lowercase(), v.to_string());
+        }
+        let get = |keys: &[&str]| keys.iter().find_map(|k| kv.get(*k).cloned());
+        let kind = get(&["type"]).unwrap_or_else(|| "bind".into());
+        if !matches!(kind.as_str(), "cache" | "tmpfs" | "bind") {
+            return Err(self.unsupported(line, format!("RUN --mount=type={kind}")));
+        }
+        let target = get(&["target", "dst", "destination"])
+            .ok_or_else(|| self.err(line, format!("mount {spec:?} has no target")))?;
+        let rw = get(&["rw", "readwrite"]).is_some_and(|v| v != "false")
+            || get(&["readonly", "ro"]).is_some_and(|v| v == "false");
+        Ok(match kind.as_str() {
+            "cache" => RunMount::Cache {
+                id: get(&["id"]).unwrap_or_else(|| target.clone()),
+                target,
+            },
+            "tmpfs" => RunMount::Tmpfs { target },
+            _ => RunMount::Bind {
+                source: get(&["source", "src"]).unwrap_or_else(|| ".".into()),
+                from: get(&["from"]),
+                target,
+                rw,
+            },
+        })
     }
 
     fn unsupported(&self, line: usize, what: String) -> BuildError {
@@ -520,7 +601,7 @@ mod tests {
         assert_eq!(s0.steps[0].line, 4);
         assert_eq!(
             s0.steps[0].kind,
-            Kind::Run(Cmd::Shell("echo a   && echo b".into()))
+            Kind::Run(Cmd::Shell("echo a   && echo b".into()), RunOpts::default())
         );
         assert_eq!(s0.steps[0].text, "RUN echo a && echo b");
         let Kind::Copy(c) = &s0.steps[1].kind else {
@@ -570,8 +651,16 @@ mod tests {
             e("RUN true\n")
         );
         assert_eq!(
-            e("FROM scratch\nRUN --mount=type=cache,target=/x true\n"),
-            "Dockerfile:2: RUN --mount is not supported"
+            e("FROM scratch\nRUN --mount=type=secret,id=x true\n"),
+            "Dockerfile:2: RUN --mount=type=secret is not supported"
+        );
+        assert_eq!(
+            e("FROM scratch\nRUN --mount=type=cache true\n"),
+            "Dockerfile:2: mount \"type=cache\" has no target"
+        );
+        assert_eq!(
+            e("FROM scratch\nRUN --network=bridge true\n"),
+            "Dockerfile:2: unsupported network mode \"bridge\""
         );
         assert_eq!(
             e("FROM scratch\nENV A\n"),
@@ -585,11 +674,38 @@ mod tests {
     }
 
     #[test]
+    fn run_mounts_and_network() {
+        let df = parse("FROM scratch\nRUN --mount=type=cache,target=/root/.cache --mount=type=bind,source=src,target=/src,rw --mount=type=tmpfs,dst=/t --network=none make\n").unwrap();
+        let Kind::Run(_, opts) = &df.stages[0].steps[0].kind else {
+            panic!()
+        };
+        assert_eq!(opts.network.as_deref(), Some("none"));
+        assert_eq!(
+            opts.mounts,
+            [
+                RunMount::Cache {
+                    target: "/root/.cache".into(),
+                    id: "/root/.cache".into()
+                },
+                RunMount::Bind {
+                    target: "/src".into(),
+                    source: "src".into(),
+                    from: None,
+                    rw: true
+                },
+                RunMount::Tmpfs {
+                    target: "/t".into()
+                },
+            ]
+        );
+    }
+
+    #[test]
     fn heredoc_runs_its_body() {
         let df = parse("FROM scratch\nRUN <<EOF\necho hi\nEOF\n").unwrap();
         assert_eq!(
             df.stages[0].steps[0].kind,
-            Kind::Run(Cmd::Shell("echo hi\n".into()))
+            Kind::Run(Cmd::Shell("echo hi\n".into()), RunOpts::default())
         );
     }
 }

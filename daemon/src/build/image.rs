@@ -239,7 +239,7 @@ pub(crate) fn apply(
         Kind::Maintainer(m) => {
             doc.extra.insert("author".into(), Value::String(m.clone()));
         }
-        Kind::Run(_) | Kind::Copy(_) => {}
+        Kind::Run(..) | Kind::Copy(_) => {}
     }
     Ok(())
 }

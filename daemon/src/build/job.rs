@@ -3,7 +3,7 @@
 //! in the cache or run, then the image committed under its names.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ferry_image_service::built::{self, cache};
@@ -16,13 +16,14 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::copy::{self, CopyPlan};
-use super::dockerfile::{Cmd, CopySpec, Dockerfile, Kind, Stage, Step};
+use super::dockerfile::{Cmd, CopySpec, Dockerfile, Kind, RunMount, RunOpts, Stage, Step};
 use super::error::BuildError;
 use super::image::{self, ArgSources, History, ImageDoc, Scope};
 use super::lex::{self, LexError};
 use super::run::{self, RunSpec};
 use super::step::StepRoot;
 use super::{BuildRequest, Builder, Built, Progress};
+use crate::containers::record::MountConfig;
 use crate::error::{Error, Result};
 
 /// The build as planned before anything runs.
@@ -407,7 +408,7 @@ impl<'a> Job<'a> {
         let id = self.start(name).await;
         let t = Instant::now();
         let res = match &step.kind {
-            Kind::Run(cmd) => self.run_step(id, &parent, cmd).await,
+            Kind::Run(cmd, opts) => self.run_step(i, id, &parent, cmd, opts).await,
             Kind::Copy(spec) => self.copy_step(i, step, &parent, spec).await,
             _ => unreachable!("has_layer() is true only for RUN and COPY"),
         };
@@ -431,29 +432,120 @@ impl<'a> Job<'a> {
         }
     }
 
-    async fn run_step(&mut self, id: u32, parent: &State, cmd: &Cmd) -> Result<(State, bool)> {
+    async fn run_step(
+        &mut self,
+        i: usize,
+        id: u32,
+        parent: &State,
+        cmd: &Cmd,
+        opts: &RunOpts,
+    ) -> Result<(State, bool)> {
         let argv = parent.doc.config.argv(cmd);
         let env = run_env(parent);
-        let k = key(&[&parent.key, "RUN", &argv.join("\0"), &env.join("\0")]);
+        let binds = self.bind_roots(i, opts).await?;
+        let mounts_key = self.mounts_key(opts, &binds).await?;
+        let k = key(&[
+            &parent.key,
+            "RUN",
+            &argv.join("\0"),
+            &env.join("\0"),
+            &mounts_key,
+        ]);
         if let Some(hit) = self.cached(&k, parent)? {
             return Ok((hit, true));
         }
-        let image = runtime_config(&parent.doc.config)?;
         let spec = RunSpec {
             argv: argv.clone(),
             env,
-            image,
+            image: runtime_config(&parent.doc.config)?,
             step: id,
+            mounts: self.mount_configs(opts, &binds)?,
+            network: match opts.network.as_deref() {
+                Some("none") => "none".into(),
+                _ => "host".into(),
+            },
         };
         let (data, exec) = self.b.data_roots();
         let root = StepRoot::mount(self.b.store(), data, exec, &parent.chain_ids())?;
         let code = run::run(&self.b.containers, &root, &spec, &self.progress).await?;
+        drop(binds);
         if code != 0 {
             return Err(run::failed(&argv, code).into());
         }
         let created_by = format!("RUN {} # buildkit", argv.join(" "));
         let state = self.commit_root(root, parent, k, created_by).await?;
         Ok((state, false))
+    }
+
+    /// For each `--mount=type=bind`, the root its files come from (the context, or a stage's
+    /// root mounted for the RUN's duration); None for the other mounts.
+    async fn bind_roots(&mut self, i: usize, opts: &RunOpts) -> Result<Vec<Option<BindRoot>>> {
+        let mut out = Vec::new();
+        for m in &opts.mounts {
+            out.push(match m {
+                RunMount::Bind { from, .. } => {
+                    let stage = self.copy_source(i, from.as_deref()).await?;
+                    let dir = stage
+                        .as_ref()
+                        .map_or(self.context.to_path_buf(), |r| r.rootfs());
+                    Some(BindRoot { dir, _stage: stage })
+                }
+                _ => None,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The mounts as they shape the key: their specs, and a bind's files (content, not mtimes).
+    async fn mounts_key(&self, opts: &RunOpts, binds: &[Option<BindRoot>]) -> Result<String> {
+        let mut parts = vec![format!("{:?}", opts)];
+        for (m, b) in opts.mounts.iter().zip(binds) {
+            if let (RunMount::Bind { source, .. }, Some(b)) = (m, b) {
+                let (dir, src) = (b.dir.clone(), source.clone());
+                let scratch = self.b.containers.data_root.join("build");
+                let digest =
+                    tokio::task::spawn_blocking(move || copy::tree_digest(&dir, &src, &scratch))
+                        .await
+                        .map_err(Error::blocking("build mount"))??;
+                parts.push(digest);
+            }
+        }
+        Ok(parts.join("\0"))
+    }
+
+    /// The mounts as the container spec takes them: caches under `build/cache-mounts/` (kept
+    /// between builds, emptied by `builder prune`), tmpfs, and binds confined to their root.
+    fn mount_configs(
+        &self,
+        opts: &RunOpts,
+        binds: &[Option<BindRoot>],
+    ) -> Result<Vec<MountConfig>> {
+        let mut out = Vec::new();
+        for (m, b) in opts.mounts.iter().zip(binds) {
+            let (kind, source, destination, read_only) = match (m, b) {
+                (RunMount::Cache { target, id }, _) => {
+                    let dir = cache_mounts(&self.b.containers.data_root).join(key(&[id]));
+                    std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+                    ("bind", dir, target, false)
+                }
+                (RunMount::Tmpfs { target }, _) => ("tmpfs", PathBuf::new(), target, false),
+                (
+                    RunMount::Bind {
+                        target, source, rw, ..
+                    },
+                    Some(b),
+                ) => ("bind", copy::bind_source(&b.dir, source)?, target, !rw),
+                (RunMount::Bind { .. }, None) => unreachable!("bind_roots gives every bind a root"),
+            };
+            out.push(MountConfig {
+                kind: kind.into(),
+                source: source.display().to_string(),
+                destination: destination.clone(),
+                read_only,
+                create_source: false,
+            });
+        }
+        Ok(out)
     }
 
     async fn copy_step(
@@ -667,6 +759,18 @@ impl<'a> Job<'a> {
         // A client that hung up sees nothing more; the build itself is stopped by its caller.
         let _ = self.progress.send(p).await;
     }
+}
+
+/// Where a `--mount=type=bind` reads from; a stage's root stays mounted while this lives.
+#[derive(Debug)]
+struct BindRoot {
+    dir: PathBuf,
+    _stage: Option<StepRoot>,
+}
+
+/// `<data-root>/build/cache-mounts/`: RUN --mount=type=cache directories, by id.
+pub(crate) fn cache_mounts(data_root: &Path) -> PathBuf {
+    data_root.join("build").join("cache-mounts")
 }
 
 /// The ARG values a RUN sees as environment: those the stage's ENV does not override.

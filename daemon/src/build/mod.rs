@@ -23,8 +23,8 @@
 //! The image records are written last, in one transaction: a failed build names no image (its
 //! finished steps stay as cache).
 //!
-//! Not done yet: stages build one after another (not in parallel); RUN --mount, --network and
-//! heredoc COPY sources are refused; ADD fetches no URLs (a local tar is extracted); RUN runs
+//! Not done yet: stages build one after another (not in parallel); RUN --mount=type=secret|ssh
+//! and heredoc COPY sources are refused; ADD fetches no URLs (a local tar is extracted); RUN runs
 //! in the host's network namespace.
 
 mod context;
@@ -144,6 +144,12 @@ impl Builder {
 
     /// `builder prune`: empties the build cache and collects what only it held.
     pub fn prune(&self) -> Result<ferry_image_service::built::cache::Pruned> {
+        let cache = job::cache_mounts(&self.containers.data_root);
+        if let Err(e) = std::fs::remove_dir_all(&cache) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(crate::Error::io("remove", cache, e));
+            }
+        }
         Ok(ferry_image_service::built::cache::clear(self.store())?)
     }
 

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use super::error::BuildError;
 use super::step::StepRoot;
 use super::Progress;
-use crate::containers::record::{ContainerConfig, ContainerRecord};
+use crate::containers::record::{ContainerConfig, ContainerRecord, MountConfig};
 use crate::containers::spec::ImageRuntimeConfig;
 use crate::containers::Containers;
 use crate::error::{Error, Result};
@@ -28,6 +28,10 @@ pub(crate) struct RunSpec {
     pub env: Vec<String>,
     pub image: ImageRuntimeConfig,
     pub step: u32,
+    /// RUN --mount, as the container spec takes them.
+    pub mounts: Vec<MountConfig>,
+    /// "host" (the default) or "none".
+    pub network: String,
 }
 
 /// Runs `spec` on `root` and returns its exit code; output goes to `progress`.
@@ -44,7 +48,8 @@ pub(crate) async fn run(
             cmd: spec.argv.clone(),
             entrypoint: Some(String::new()),
             env: spec.env.clone(),
-            network: "host".into(),
+            network: spec.network.clone(),
+            mounts: spec.mounts.clone(),
             ..Default::default()
         },
         String::new(),
