@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "ferry/system/v1/system.proto",
         "ferry/volumes/v1/volumes.proto",
         "ferry/events/v1/events.proto",
+        "ferry/build/v1/build.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");

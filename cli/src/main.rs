@@ -2,6 +2,7 @@
 
 mod client;
 mod commands;
+mod dockerignore;
 mod errors;
 mod io;
 mod opts;
@@ -46,6 +47,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Build an image from a Dockerfile
+    Build(commands::build::BuildArgs),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(commands::builder::BuilderCommand),
     /// Download an image from a registry
     Pull(commands::pull::PullArgs),
     /// Upload an image to a registry
@@ -157,6 +163,8 @@ enum ImageCommand {
     /// List images
     #[command(alias = "list")]
     Ls(commands::images::ImagesArgs),
+    /// Build an image from a Dockerfile
+    Build(commands::build::BuildArgs),
     /// Pull an image from a registry
     Pull(commands::pull::PullArgs),
     /// Upload an image to a registry
@@ -263,6 +271,10 @@ async fn run(cli: Cli) -> i32 {
         }
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => {
             commands::save::run(&cli.host, a).await
+        }
+        Command::Builder(c) => commands::builder::run(&cli.host, c).await,
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => {
+            commands::build::run(&cli.host, a).await
         }
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => {
             commands::load::run(&cli.host, a).await

@@ -19,6 +19,9 @@ pub enum Error {
     #[error(transparent)]
     Spec(#[from] SpecError),
 
+    #[error(transparent)]
+    Build(#[from] crate::build::BuildError),
+
     #[error("No such container: {0}")]
     ContainerNotFound(String),
 

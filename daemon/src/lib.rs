@@ -1,6 +1,8 @@
 //! ferryd: composes the image service (`ferry_image_service`) with what runs containers.
 //!
 //! ```text
+//! build/        `ferry build`: Dockerfile, word expansion, steps (RUN through the shims, COPY
+//!               from the context), the build cache, the commit through the image service
 //! containers/   the container table (one owner of the `containers` table), the OCI spec
 //!               builder, root filesystems, lifecycle, exec, logs, stats, copy
 //! cri/          the CRI v1 runtime and image services: pod sandboxes (their own table),
@@ -17,9 +19,8 @@
 //! ```
 //! Networking (CNI, netns, ports, subnets) is the `ferry_network` crate; `containers::networking`
 //! is the one place that joins a container to it; a pod sandbox joins it in `cri::sandbox`.
-//! Dockerfile builds will live here as `build/`, driving the image service's content and
-//! snapshots.
 
+pub mod build;
 pub mod containers;
 pub mod cri;
 pub mod error;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use ferry_daemon::build::Builder;
 use ferry_daemon::containers::{ContainerUsers, Containers};
 use ferry_daemon::cri::image_service::ImageServiceImpl;
 use ferry_daemon::cri::runtime_service::RuntimeServiceImpl;
@@ -21,7 +22,7 @@ use ferry_daemon::events::EventBus;
 use ferry_daemon::info::{self, Settings};
 use ferry_daemon::metrics::Metrics;
 use ferry_daemon::services::{
-    ContainersService, EventsService, NetworksService, SystemService, VolumesService,
+    BuildService, ContainersService, EventsService, NetworksService, SystemService, VolumesService,
 };
 use ferry_image_service::config::Config;
 use ferry_image_service::distribution::{Mirror, RateFloor, RegistryClient, RegistryConfig};
@@ -29,6 +30,7 @@ use ferry_image_service::pull::Puller;
 use ferry_image_service::services::ImagesService;
 use ferry_image_service::store::Store;
 use ferry_network::Networks;
+use ferry_proto::build::v1::build_server::BuildServer;
 use ferry_proto::containers::v1::containers_server::ContainersServer;
 use ferry_proto::events::v1::events_server::EventsServer;
 use ferry_proto::images::v1::images_server::ImagesServer;
@@ -252,6 +254,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         Some(path) => Some(serve_cri(cri, path, stop.clone()).await?),
         None => None,
     };
+    let builder = Arc::new(Builder::new(Arc::clone(&containers), Arc::clone(&puller)));
+    builder.sweep();
     let listener = bind(&socket).await?;
     tracing::info!(socket = %socket.display(), "ferryd serving");
     let served = tonic::transport::Server::builder()
@@ -267,6 +271,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .add_service(NetworksServer::new(NetworksService::new(containers)))
         .add_service(SystemServer::new(system))
         .add_service(EventsServer::new(EventsService::new(events)))
+        .add_service(BuildServer::new(BuildService::new(builder)))
         .serve_with_incoming_shutdown(
             UnixListenerStream::new(listener),
             stop.clone().cancelled_owned(),

@@ -5,6 +5,7 @@
 //! Nothing here knows what a container is: what holds an image is asked through [`users`].
 
 pub mod archive;
+pub mod built;
 pub mod config;
 pub mod content;
 pub mod distribution;

@@ -128,16 +128,23 @@ impl Store {
         if missing_snaps.is_empty() && missing_blobs.is_empty() {
             return Ok(());
         }
+        let is_broken = |i: &crate::images::ImageRecord| {
+            i.chain_ids().any(|c| missing_snaps.contains(c))
+                || i.blobs.iter().any(|b| missing_blobs.contains(b))
+        };
         let broken: Vec<String> = self
             .meta
             .images()?
             .into_iter()
-            .filter(|i| {
-                i.chain_ids().any(|c| missing_snaps.contains(c))
-                    || i.blobs.iter().any(|b| missing_blobs.contains(b))
-            })
+            .filter(is_broken)
             .map(|i| i.name)
             .collect();
+        let stale: Vec<String> = crate::built::cache::all(self)?
+            .into_iter()
+            .filter(is_broken)
+            .map(|i| i.name)
+            .collect();
+        crate::built::cache::remove(self, &stale)?;
         tracing::warn!(
             ?broken,
             ?missing_snaps,
@@ -155,13 +162,16 @@ impl Store {
     /// users' lower layers, stay. The users' config digests are kept too, in case.
     pub fn gc(&self) -> Result<GcReport> {
         let leases = self.leases.lock();
-        let images = self.meta.images()?;
+        let mut images = self.meta.images()?;
         let users = self.users.users_read(&self.meta.db().begin_read()?)?;
         for u in &users {
             if !images.iter().any(|i| i.config_digest == u.image_id) {
                 tracing::warn!(user = %u.id, image = %u.image_id, "an image in use has no record");
             }
         }
+        // Build cache entries hold their layers and configs as images do (see `built::cache`).
+        let cached = crate::built::cache::all(self)?;
+        images.extend(cached);
         let used_blobs: HashSet<&str> = images
             .iter()
             .flat_map(|i| i.blobs.iter().map(String::as_str))

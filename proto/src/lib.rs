@@ -1,5 +1,5 @@
 //! Ferry's gRPC contracts. Each package is versioned (`ferry.images.v1`,
-//! `ferry.containers.v1`, `ferry.networks.v1`, `ferry.system.v1`, `ferry.volumes.v1`, `ferry.events.v1`,
+//! `ferry.containers.v1`, `ferry.networks.v1`, `ferry.system.v1`, `ferry.volumes.v1`, `ferry.events.v1`, `ferry.build.v1`,
 //! `ferry.shim.v1`); a breaking change gets a new version
 //! beside the old one, never an edit in place.
 
@@ -46,6 +46,13 @@ pub mod events {
     #[allow(missing_debug_implementations, unreachable_pub, clippy::all)]
     pub mod v1 {
         tonic::include_proto!("ferry.events.v1");
+    }
+}
+
+pub mod build {
+    #[allow(missing_debug_implementations, unreachable_pub, clippy::all)]
+    pub mod v1 {
+        tonic::include_proto!("ferry.build.v1");
     }
 }
 

@@ -28,6 +28,7 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt as _;
 
 use crate::client::Channel;
+use crate::dockerignore::Ignore;
 use crate::io::chunks::{ChunkReader, ChunkWriter};
 use crate::render::human_size;
 
@@ -354,6 +355,7 @@ fn build_tar(
     let mut b = TarBuilder {
         tar: tar::Builder::new(out),
         keep_owner,
+        ignore: None,
     };
     let meta = lstat(src, follow)?;
     let at = if top == "." {
@@ -375,9 +377,28 @@ fn lstat(src: &Path, follow: bool) -> anyhow::Result<fs::Metadata> {
     meta.with_context(|| format!("lstat {}", src.display()))
 }
 
+/// A build context: `dir`'s contents, owned by root, minus what `ignore` excludes (`ferry
+/// build`, as Docker's CLI sends it).
+pub(crate) fn context_tar(
+    out: BufWriter<ChunkWriter>,
+    dir: &Path,
+    ignore: Ignore,
+) -> anyhow::Result<u64> {
+    let mut b = TarBuilder {
+        tar: tar::Builder::new(out),
+        keep_owner: false,
+        ignore: Some(ignore),
+    };
+    let meta = lstat(dir, true)?;
+    b.node(dir, &meta, Path::new(""))?;
+    Ok(ChunkWriter::finish(b.tar.into_inner()?)?)
+}
+
 struct TarBuilder {
     tar: tar::Builder<BufWriter<ChunkWriter>>,
     keep_owner: bool,
+    /// Paths (relative to the top) not to archive.
+    ignore: Option<Ignore>,
 }
 
 impl TarBuilder {
@@ -389,8 +410,19 @@ impl TarBuilder {
             h.set_gid(0);
         }
         let ft = meta.file_type();
+        let excluded = self
+            .ignore
+            .as_ref()
+            .filter(|_| !at.as_os_str().is_empty())
+            .map(|ig| (ig.excludes(at), ig.has_exceptions()));
+        match excluded {
+            // An excluded directory is still walked when an exception may re-include below it.
+            Some((true, true)) if ft.is_dir() => {}
+            Some((true, _)) => return Ok(()),
+            _ => {}
+        }
         if ft.is_dir() {
-            if !at.as_os_str().is_empty() {
+            if !at.as_os_str().is_empty() && !matches!(excluded, Some((true, _))) {
                 self.tar.append_data(&mut h, at, std::io::empty())?;
             }
             let mut names: Vec<_> = fs::read_dir(path)?
@@ -418,6 +450,7 @@ impl std::fmt::Debug for TarBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TarBuilder")
             .field("keep_owner", &self.keep_owner)
+            .field("ignore", &self.ignore.is_some())
             .finish()
     }
 }

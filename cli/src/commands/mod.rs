@@ -1,4 +1,6 @@
 pub(crate) mod attach;
+pub(crate) mod build;
+pub(crate) mod builder;
 pub(crate) mod cp;
 pub(crate) mod df;
 pub(crate) mod events;

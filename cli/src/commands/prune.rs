@@ -36,14 +36,20 @@ pub(crate) async fn run(host: &str, args: ImagePruneArgs) -> anyhow::Result<i32>
         .await?
         .into_inner();
     let deleted = report(&resp.items, "untagged: ", "deleted: ");
-    print!("{}", prune_report(&deleted, resp.space_reclaimed));
+    print!(
+        "{}",
+        prune_report("Deleted Images:", &deleted, resp.space_reclaimed)
+    );
     Ok(0)
 }
 
-fn prune_report(deleted: &str, reclaimed: u64) -> String {
+/// Docker's prune report: `title`, the deleted lines and a blank line (when any), then the
+/// reclaimed space.
+pub(crate) fn prune_report(title: &str, deleted: &str, reclaimed: u64) -> String {
     let mut out = String::new();
     if !deleted.is_empty() {
-        out.push_str("Deleted Images:\n");
+        out.push_str(title);
+        out.push('\n');
         out.push_str(deleted);
         out.push('\n');
     }
@@ -60,9 +66,12 @@ mod tests {
 
     #[test]
     fn report_matches_docker() {
-        assert_eq!(prune_report("", 0), "Total reclaimed space: 0B\n");
         assert_eq!(
-            prune_report("deleted: sha256:ab\n", 4_261_234),
+            prune_report("Deleted Images:", "", 0),
+            "Total reclaimed space: 0B\n"
+        );
+        assert_eq!(
+            prune_report("Deleted Images:", "deleted: sha256:ab\n", 4_261_234),
             "Deleted Images:\ndeleted: sha256:ab\n\nTotal reclaimed space: 4.261MB\n"
         );
     }

@@ -6,7 +6,6 @@ use clap::{Args, Subcommand};
 use ferry_proto::volumes::v1::{self as pb, volumes_client::VolumesClient};
 use serde_json::{json, Value};
 
-use super::df::human_size4;
 use crate::errors::daemon_message;
 use crate::prompt;
 use crate::render::format::{go_json, Columns, Format};
@@ -267,20 +266,8 @@ async fn prune(c: &mut Client, a: PruneArgs) -> anyhow::Result<i32> {
 }
 
 fn prune_report(deleted: &[String], reclaimed: u64) -> String {
-    let mut out = String::new();
-    if !deleted.is_empty() {
-        out.push_str("Deleted Volumes:\n");
-        for d in deleted {
-            out.push_str(d);
-            out.push('\n');
-        }
-        out.push('\n');
-    }
-    out.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size4(reclaimed)
-    ));
-    out
+    let lines: String = deleted.iter().map(|d| format!("{d}\n")).collect();
+    super::prune::prune_report("Deleted Volumes:", &lines, reclaimed)
 }
 
 #[cfg(test)]

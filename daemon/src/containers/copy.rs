@@ -25,17 +25,15 @@
 //! a copy-in that fails part-way (a bad entry, a dropped client) keeps the entries already
 //! extracted, as Docker's does.
 
-use std::collections::HashMap;
-use std::ffi::OsStr;
-use std::io::{BufWriter, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::io::{BufWriter, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
 
-use rustix::fs::{self as rfs, FileType, Mode, OFlags, ResolveFlags, Stat};
+use rustix::fs::{self as rfs, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use tokio::sync::mpsc;
 
+use super::archive::{Archiver, Options};
 use super::manager::Containers;
 use super::record::ContainerRecord;
 use super::rootfs::Paths;
@@ -44,9 +42,6 @@ use ferry_proto::chunks::ChunkReader;
 
 /// Size of the tar chunks sent to the client.
 const CHUNK: usize = 64 * 1024;
-
-/// Deepest directory nesting archived (each level is a stack frame and an open fd).
-const MAX_DEPTH: usize = 512;
 
 /// Files Ferry bind-mounts into every container, readable from its state directory.
 const ETC_FILES: [&str; 3] = ["hostname", "hosts", "resolv.conf"];
@@ -224,7 +219,7 @@ fn etc_file(path: &str) -> Option<&'static str> {
 }
 
 /// `path` made absolute with `.`, `..` and repeated `/` removed (`..` stops at `/`).
-fn lexical_clean(path: &str) -> String {
+pub(crate) fn lexical_clean(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for c in path.split('/') {
         match c {
@@ -307,226 +302,27 @@ impl Write for ChunkWriter {
 
 /// Writes the archive of the node `fd` (an `O_PATH` fd) named `name`.
 fn write_archive(out: ChunkWriter, fd: &OwnedFd, name: &str) -> Result<()> {
-    let mut w = Archiver {
-        tar: tar::Builder::new(BufWriter::with_capacity(CHUNK, out)),
-        links: HashMap::new(),
-    };
-    w.tar.follow_symlinks(false);
-    let st = rfs::fstat(fd).map_err(|e| Error::io("stat", name, e.into()))?;
+    let out = BufWriter::with_capacity(CHUNK, out);
+    let mut w = Archiver::new(out, Options::default());
     let top = if name == "." {
         PathBuf::new()
     } else {
         PathBuf::from(name)
     };
-    w.node(fd.as_fd(), &st, &top, 0)?;
-    let inner = w
-        .tar
-        .into_inner()
-        .map_err(|e| Error::io("archive", name, e))?;
-    inner
+    w.add(fd, &top)?;
+    w.finish()?
         .into_inner()
         .map_err(|e| Error::io("archive", name, e.into_error()))?
         .flush()
         .map_err(|e| Error::io("archive", name, e))
 }
 
-struct Archiver {
-    tar: tar::Builder<BufWriter<ChunkWriter>>,
-    /// (dev, inode) of files with several links → the first archived path.
-    links: HashMap<(u64, u64), PathBuf>,
-}
-
-impl Archiver {
-    /// Archives one node (`fd` is `O_PATH`, never followed) at `at` in the archive; "" is the
-    /// top of a contents-only archive, whose own entry is left out.
-    fn node(&mut self, fd: BorrowedFd<'_>, st: &Stat, at: &Path, depth: usize) -> Result<()> {
-        let mut h = header(st);
-        match FileType::from_raw_mode(st.st_mode) {
-            FileType::Directory => self.dir(fd, &mut h, at, depth),
-            FileType::RegularFile => self.file(fd, st, &mut h, at),
-            FileType::Symlink => {
-                let t =
-                    rfs::readlinkat(fd, "", Vec::new()).map_err(|e| errno("readlink", at, e))?;
-                h.set_entry_type(tar::EntryType::Symlink);
-                self.append_link(&mut h, at, Path::new(OsStr::from_bytes(t.as_bytes())))
-            }
-            FileType::Fifo => self.special(&mut h, tar::EntryType::Fifo, at, 0),
-            FileType::CharacterDevice => self.special(&mut h, tar::EntryType::Char, at, st.st_rdev),
-            FileType::BlockDevice => self.special(&mut h, tar::EntryType::Block, at, st.st_rdev),
-            _ => Ok(()), // sockets cannot be archived; Docker skips them too
-        }
-    }
-
-    fn dir(
-        &mut self,
-        fd: BorrowedFd<'_>,
-        h: &mut tar::Header,
-        at: &Path,
-        depth: usize,
-    ) -> Result<()> {
-        if depth > MAX_DEPTH {
-            return Err(Error::InvalidArgument(format!(
-                "{} is nested too deep",
-                at.display()
-            )));
-        }
-        if !at.as_os_str().is_empty() {
-            h.set_entry_type(tar::EntryType::Directory);
-            self.append(h, at, std::io::empty())?;
-        }
-        let dir = rfs::openat(
-            fd,
-            ".",
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| errno("open", at, e))?;
-        let mut names: Vec<Vec<u8>> = Vec::new();
-        for entry in rfs::Dir::read_from(&dir).map_err(|e| errno("read", at, e))? {
-            let entry = entry.map_err(|e| errno("read", at, e))?;
-            let n = entry.file_name().to_bytes();
-            if n != b"." && n != b".." {
-                names.push(n.to_vec());
-            }
-        }
-        names.sort();
-        for n in names {
-            let name = OsStr::from_bytes(&n);
-            let child_at = at.join(name);
-            let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let child = match rfs::openat(&dir, name, flags, Mode::empty()) {
-                Err(Errno::NOENT) => continue, // removed while we walked
-                r => r.map_err(|e| errno("open", &child_at, e))?,
-            };
-            let st = rfs::fstat(&child).map_err(|e| errno("stat", &child_at, e))?;
-            self.node(child.as_fd(), &st, &child_at, depth + 1)?;
-        }
-        Ok(())
-    }
-
-    fn file(
-        &mut self,
-        fd: BorrowedFd<'_>,
-        st: &Stat,
-        h: &mut tar::Header,
-        at: &Path,
-    ) -> Result<()> {
-        let key = (st.st_dev, st.st_ino);
-        if st.st_nlink > 1 {
-            if let Some(first) = self.links.get(&key).cloned() {
-                h.set_entry_type(tar::EntryType::Link);
-                h.set_size(0);
-                return self.append_link(h, at, &first);
-            }
-            self.links.insert(key, at.to_path_buf());
-        }
-        // Reopen the O_PATH fd for reading through procfs: the same inode, already checked to
-        // be a regular file, so no device or FIFO is ever opened.
-        let proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
-        let file = rfs::open(
-            proc.as_str(),
-            OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK,
-            Mode::empty(),
-        )
-        .map_err(|e| errno("open", at, e))?;
-        let size = u64::try_from(st.st_size).unwrap_or(0);
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_size(size);
-        let body = Padded {
-            inner: std::fs::File::from(file).take(size),
-            left: size,
-        };
-        let name = if at.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            at
-        };
-        self.append(h, name, body)
-    }
-
-    fn special(
-        &mut self,
-        h: &mut tar::Header,
-        kind: tar::EntryType,
-        at: &Path,
-        rdev: u64,
-    ) -> Result<()> {
-        h.set_entry_type(kind);
-        h.set_size(0);
-        let (major, minor) = (rfs::major(rdev), rfs::minor(rdev));
-        h.set_device_major(major)
-            .map_err(|e| Error::io("archive", at, e))?;
-        h.set_device_minor(minor)
-            .map_err(|e| Error::io("archive", at, e))?;
-        self.append(h, at, std::io::empty())
-    }
-
-    fn append(&mut self, h: &mut tar::Header, at: &Path, body: impl Read) -> Result<()> {
-        self.tar
-            .append_data(h, at, body)
-            .map_err(|e| Error::io("archive", at, e))
-    }
-
-    fn append_link(&mut self, h: &mut tar::Header, at: &Path, target: &Path) -> Result<()> {
-        self.tar
-            .append_link(h, at, target)
-            .map_err(|e| Error::io("archive", at, e))
-    }
-}
-
-impl std::fmt::Debug for Archiver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Archiver")
-            .field("links", &self.links.len())
-            .finish()
-    }
-}
-
-/// A tar header with the owner, permissions and mtime of `st`.
-fn header(st: &Stat) -> tar::Header {
-    let mut h = tar::Header::new_gnu();
-    h.set_mode(st.st_mode & 0o7777);
-    h.set_uid(u64::from(st.st_uid));
-    h.set_gid(u64::from(st.st_gid));
-    h.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
-    h.set_size(0);
-    h
-}
-
-fn errno(op: &'static str, at: &Path, e: Errno) -> Error {
-    Error::io(op, at, e.into())
-}
-
-/// A file body of exactly `left` bytes: zeros make up for a file that shrank while archived
-/// (a longer one is cut by `take`), so the archive stays well formed.
-#[derive(Debug)]
-struct Padded<R> {
-    inner: R,
-    left: u64,
-}
-
-impl<R: Read> Read for Padded<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.left == 0 {
-            return Ok(0);
-        }
-        let want = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = match self.inner.read(&mut buf[..want])? {
-            0 => {
-                buf[..want].fill(0);
-                want
-            }
-            n => n,
-        };
-        self.left -= n as u64;
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Path;
+
     use super::*;
 
     #[test]
@@ -623,16 +419,5 @@ mod tests {
         );
         let contents = archive(&root, "/d/.", false).unwrap();
         assert_eq!(contents[0].0, "a");
-    }
-
-    #[test]
-    fn padded_bodies_keep_their_size() {
-        let mut p = Padded {
-            inner: &b"ab"[..],
-            left: 4,
-        };
-        let mut out = Vec::new();
-        p.read_to_end(&mut out).unwrap();
-        assert_eq!(out, b"ab\0\0");
     }
 }

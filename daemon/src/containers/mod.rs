@@ -2,6 +2,7 @@
 //! each (`spec`, `bundle`), their root filesystems (`rootfs`), and their lifecycle through the shims
 //! (`manager`, `monitor`, `attach`, `exec`, `logs`, `stats`, `copy`); `inspect` is Docker's JSON.
 
+pub(crate) mod archive;
 pub mod attach;
 pub mod bundle;
 mod command;

@@ -1,6 +1,7 @@
 //! gRPC services: thin translators from `ferry.containers.v1`, `ferry.networks.v1` and
-//! `ferry.system.v1`, `ferry.volumes.v1`, `ferry.events.v1` to the domain and back (`ferry.images.v1` is the image service's own).
+//! `ferry.system.v1`, `ferry.volumes.v1`, `ferry.events.v1`, `ferry.build.v1` to the domain and back (`ferry.images.v1` is the image service's own).
 
+mod build;
 mod container_convert;
 mod containers;
 mod events;
@@ -9,6 +10,7 @@ mod status;
 mod system;
 mod volumes;
 
+pub use build::BuildService;
 pub use containers::ContainersService;
 pub use events::EventsService;
 pub use networks::NetworksService;

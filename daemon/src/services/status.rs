@@ -6,6 +6,7 @@ use ferry_image_service::services::{code_of as image_code, status_with};
 use ferry_network::Error as N;
 use tonic::{Code, Status};
 
+use crate::build::BuildError as B;
 use crate::containers::spec::SpecError as S;
 use crate::error::Error;
 
@@ -18,6 +19,7 @@ pub fn code_of(err: &Error) -> Code {
         Error::Image(e) => image_code(e),
         Error::Network(n) => network_code(n),
         Error::Spec(s) => spec_code(s),
+        Error::Build(b) => build_code(b),
         Error::ContainerNotFound(_) | Error::NotFound(_) => Code::NotFound,
         Error::AmbiguousContainer { .. } | Error::InvalidArgument(_) => Code::InvalidArgument,
         Error::NameInUse { .. } | Error::Conflict(_) => Code::FailedPrecondition,
@@ -39,6 +41,20 @@ fn network_code(n: &N) -> Code {
         N::NotFound(_) => Code::NotFound,
         N::Plugin(_) | N::Record(_) | N::Io { .. } => Code::Internal,
         N::NoSpace { .. } => Code::ResourceExhausted,
+    }
+}
+
+fn build_code(b: &B) -> Code {
+    match b {
+        B::Dockerfile { .. }
+        | B::Expansion { .. }
+        | B::OutsideContext { .. }
+        | B::UnknownTarget(_)
+        | B::Invalid(_) => Code::InvalidArgument,
+        B::SourceNotFound { .. } => Code::NotFound,
+        B::RunFailed { .. } => Code::FailedPrecondition,
+        B::Unsupported { .. } => Code::Unimplemented,
+        B::Cancelled => Code::Cancelled,
     }
 }
 

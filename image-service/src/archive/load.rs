@@ -106,7 +106,7 @@ async fn commit(
     let st = Arc::clone(store);
     let loaded = blocking(move || {
         sync_data_root(&st)?;
-        commit_records(&st, &records)
+        commit_records(&st, &records, "load")
     })
     .await?;
     if let Err(e) = store.gc() {
@@ -127,7 +127,7 @@ async fn commit_blobs(store: &Arc<Store>, c: &Candidate) -> Result<()> {
     Ok(())
 }
 
-fn put_small(store: &Store, digest: &str, bytes: &[u8]) -> Result<()> {
+pub(crate) fn put_small(store: &Store, digest: &str, bytes: &[u8]) -> Result<()> {
     if store.meta.content(digest)?.is_some() {
         return Ok(());
     }
@@ -147,7 +147,7 @@ fn adopt(store: &Store, b: &Blob) -> Result<()> {
     record_blob(store, &b.digest, b.size)
 }
 
-fn record_blob(store: &Store, digest: &str, size: u64) -> Result<()> {
+pub(crate) fn record_blob(store: &Store, digest: &str, size: u64) -> Result<()> {
     let info = ContentInfo {
         size,
         created: chrono::Utc::now().timestamp(),
@@ -219,8 +219,12 @@ fn base_record(c: &Candidate) -> ImageRecord {
 }
 
 /// Writes every record in one transaction, after checking that each blob and snapshot it names
-/// is committed; returns what `ferry load` prints.
-fn commit_records(store: &Store, records: &[Vec<ImageRecord>]) -> Result<Vec<Loaded>> {
+/// is committed; returns what `ferry load` prints. Each image gets an `action` event.
+pub(crate) fn commit_records(
+    store: &Store,
+    records: &[Vec<ImageRecord>],
+    action: &str,
+) -> Result<Vec<Loaded>> {
     let txn = store.meta.db().begin_write()?;
     let mut loaded = Vec::new();
     {
@@ -234,7 +238,7 @@ fn commit_records(store: &Store, records: &[Vec<ImageRecord>]) -> Result<Vec<Loa
     txn.commit()?;
     for l in &loaded {
         let name = l.name.as_deref().unwrap_or(&l.id);
-        store.events.image("load", &l.id, name);
+        store.events.image(action, &l.id, name);
     }
     Ok(loaded)
 }

@@ -24,8 +24,8 @@ mod save;
 mod spool;
 mod stream;
 
-pub(crate) use load::load;
 pub use load::Loaded;
+pub(crate) use load::{commit_records, load, put_small, record_blob};
 pub use save::{plan_save, write_archive, SavePlan};
 pub use spool::SpoolLimits;
 pub use stream::ChunkWriter;
