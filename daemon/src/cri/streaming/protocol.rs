@@ -8,8 +8,8 @@ pub const SPDY_PORTFORWARD: &[&str] = &[PORTFORWARD];
 /// remotecommand over WebSockets (v5 adds the stream-close signal; base64 for text clients).
 pub const WS_REMOTECOMMAND: &[&str] = &[V5, V4, V4_BASE64, V1_BASE64, V1];
 /// Port-forward over WebSockets: SPDY tunnelled in binary messages (kubectl ≥ 1.30, critest
-/// `-websocket-portforward`), or the channel protocol with `?port=`.
-pub const WS_PORTFORWARD: &[&str] = &[SPDY_TUNNEL, V4, V4_BASE64, V1_BASE64, V1];
+/// `-websocket-portforward`); the older channel protocol with `?port=` is not served.
+pub const WS_PORTFORWARD: &[&str] = &[SPDY_TUNNEL];
 
 pub const V1: &str = "channel.k8s.io";
 pub const V2: &str = "v2.channel.k8s.io";
