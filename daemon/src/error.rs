@@ -79,6 +79,9 @@ pub enum Error {
     #[error("no space left on device while writing {path}")]
     NoSpace { path: PathBuf },
 
+    #[error(transparent)]
+    Stream(#[from] crate::cri::streaming::StreamError),
+
     /// A caller's deadline passed (the CRI's ExecSync timeout).
     #[error("{0}")]
     DeadlineExceeded(String),

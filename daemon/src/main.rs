@@ -128,6 +128,10 @@ struct Args {
     /// Where CNI plugins are looked for, in order (repeatable).
     #[arg(long, default_values = ["/usr/lib/cni", "/opt/cni/bin"])]
     cni_bin_dir: Vec<PathBuf>,
+    /// Serve the CRI streaming server (exec, attach, port-forward URLs) on ADDR; `none` turns
+    /// it off. Default 127.0.0.1:0: a free loopback port.
+    #[arg(long, value_name = "ADDR|none", default_value = "127.0.0.1:0")]
+    stream_address: String,
     /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9323.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
@@ -251,7 +255,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         }
     });
     let cri_server = match cri_socket {
-        Some(path) => Some(serve_cri(cri, path, stop.clone()).await?),
+        Some(path) => {
+            serve_streaming(&cri, &args.stream_address, stop.clone()).await?;
+            Some(serve_cri(cri, path, stop.clone()).await?)
+        }
         None => None,
     };
     let builder = Arc::new(Builder::new(Arc::clone(&containers), Arc::clone(&puller)));
@@ -289,6 +296,33 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     served?;
     let _ = std::fs::remove_file(&socket);
     tracing::info!("ferryd stopped");
+    Ok(())
+}
+
+/// Binds the CRI streaming server (its address is what Exec/Attach/PortForward URLs name)
+/// and serves it until `stop`.
+async fn serve_streaming(
+    cri: &Arc<Cri>,
+    addr: &str,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    if addr == "none" {
+        return Ok(());
+    }
+    let addr: SocketAddr = addr
+        .parse()
+        .with_context(|| format!("--stream-address {addr:?}: not HOST:PORT"))?;
+    let l = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("bind stream address {addr}"))?;
+    let bound = l.local_addr()?;
+    cri.streaming.set_address(bound);
+    tracing::info!(addr = %bound, "serving CRI streaming");
+    tokio::spawn(ferry_daemon::cri::streaming::http::serve(
+        l,
+        Arc::clone(cri),
+        stop,
+    ));
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod otlp;
 pub mod proxy;
 pub mod registry;
 pub mod server;
+pub mod spdy;
 mod teardown;
 pub mod token;
 

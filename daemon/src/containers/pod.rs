@@ -28,4 +28,7 @@ pub struct PodMember {
     /// The CRI mounts as requested: (container path, host path, read-only, propagation).
     pub mounts: Vec<(String, String, bool, i32)>,
     pub spec: PodSpec,
+    /// The kubelet's StdinOnce: the first attach that ends its stdin closes the container's.
+    #[serde(default)]
+    pub stdin_once: bool,
 }

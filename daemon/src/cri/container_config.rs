@@ -107,6 +107,7 @@ pub fn translate(
             })
             .collect(),
         spec,
+        stdin_once: c.stdin_once,
     });
     Ok(config)
 }

@@ -8,6 +8,7 @@
 //! images             the image store seen as CRI images (one per ID, all names)
 //! stats              container and pod stats; resource updates into the live cgroup
 //! events             GetContainerEvents from ferryd's event bus
+//! streaming/         the streaming server: Exec/Attach/PortForward URLs, SPDY, WebSockets
 //! convert            records → CRI messages
 //! runtime_service,   thin tonic translators (`runtime.v1.RuntimeService`,
 //! image_service      `runtime.v1.ImageService`)
@@ -25,6 +26,7 @@ pub mod pod_containers;
 pub mod runtime_service;
 pub mod sandbox;
 pub mod stats;
+pub mod streaming;
 
 use std::sync::Arc;
 
@@ -39,6 +41,7 @@ pub struct Cri {
     pub containers: Arc<Containers>,
     pub sandboxes: Sandboxes,
     pub puller: Arc<Puller>,
+    pub streaming: streaming::Streaming,
 }
 
 impl Cri {
@@ -53,6 +56,7 @@ impl Cri {
             containers,
             sandboxes,
             puller,
+            streaming: streaming::Streaming::default(),
         }))
     }
 }

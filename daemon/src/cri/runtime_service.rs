@@ -1,6 +1,6 @@
 //! `runtime.v1.RuntimeService`: a thin translator from the CRI's messages to the sandbox and
-//! container domain. Exec, Attach and PortForward need the streaming server (not yet built):
-//! they answer Unimplemented, as do checkpoints and the metrics RPCs.
+//! container domain. Exec, Attach and PortForward answer a URL on the streaming server
+//! (`streaming/`); checkpoints and the metrics RPCs answer Unimplemented.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -252,25 +252,22 @@ impl RuntimeService for RuntimeServiceImpl {
         }))
     }
 
-    async fn exec(&self, _r: Request<cri::ExecRequest>) -> Reply<cri::ExecResponse> {
-        Err(Status::unimplemented(
-            "Exec needs the CRI streaming server, which Ferry does not serve yet",
-        ))
+    async fn exec(&self, r: Request<cri::ExecRequest>) -> Reply<cri::ExecResponse> {
+        let url = self.cri.stream_exec(r.into_inner()).map_err(st)?;
+        Ok(Response::new(cri::ExecResponse { url }))
     }
 
-    async fn attach(&self, _r: Request<cri::AttachRequest>) -> Reply<cri::AttachResponse> {
-        Err(Status::unimplemented(
-            "Attach needs the CRI streaming server, which Ferry does not serve yet",
-        ))
+    async fn attach(&self, r: Request<cri::AttachRequest>) -> Reply<cri::AttachResponse> {
+        let url = self.cri.stream_attach(r.into_inner()).map_err(st)?;
+        Ok(Response::new(cri::AttachResponse { url }))
     }
 
     async fn port_forward(
         &self,
-        _r: Request<cri::PortForwardRequest>,
+        r: Request<cri::PortForwardRequest>,
     ) -> Reply<cri::PortForwardResponse> {
-        Err(Status::unimplemented(
-            "PortForward needs the CRI streaming server, which Ferry does not serve yet",
-        ))
+        let url = self.cri.stream_port_forward(r.into_inner()).map_err(st)?;
+        Ok(Response::new(cri::PortForwardResponse { url }))
     }
 
     async fn container_stats(

@@ -31,6 +31,15 @@ pub fn code_of(err: &Error) -> Code {
         Error::ShuttingDown => Code::Unavailable,
         Error::NoSpace { .. } => Code::ResourceExhausted,
         Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
+        Error::Stream(s) => stream_code(s),
+    }
+}
+
+fn stream_code(s: &crate::cri::streaming::StreamError) -> Code {
+    use crate::cri::streaming::StreamError as St;
+    match s {
+        St::NotServing => Code::Unavailable,
+        St::TooManyRequests(_) => Code::ResourceExhausted,
     }
 }
 
