@@ -1,8 +1,9 @@
-//! `ferry-shim pod-init`: the tiny init that holds a CRI pod's shared PID namespace (the CRI's
+//! `ferry-shim pod-init [DIR]`: the tiny init that holds a CRI pod's shared PID namespace (the CRI's
 //! `NamespaceMode::POD`, the default), so no pause image is needed. It unshares a PID
 //! namespace, forks its PID 1, prints that child's host PID on stdout and exits; the child
 //! reaps whatever is reparented to it and exits on SIGTERM or SIGINT. It outlives ferryd, as
-//! shims do; ferryd joins the namespace through `/proc/<pid>/ns/pid`.
+//! shims do; ferryd joins the namespace through `/proc/<pid>/ns/pid`. DIR is not read: it
+//! names the pod on the command line.
 
 use nix::sched::{unshare, CloneFlags};
 use nix::sys::signal::{SigSet, Signal};

@@ -128,7 +128,8 @@ impl Sandboxes {
         }
         if rec.shared_pid() && !rec.host_pid() {
             let shim = self.containers.shim_binary().to_path_buf();
-            let pid = tokio::task::spawn_blocking(move || pid::start(&shim))
+            let dir = pins.clone();
+            let pid = tokio::task::spawn_blocking(move || pid::start(&shim, &dir))
                 .await
                 .map_err(Error::blocking("pod init"))??;
             rec.namespaces.push(("pid".into(), pid::namespace(pid)));

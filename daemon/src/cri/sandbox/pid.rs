@@ -5,10 +5,12 @@ use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
 
-/// Starts the pod's init; its host PID.
-pub(super) fn start(shim: &Path) -> Result<u32> {
+/// Starts the pod's init; its host PID. `dir` (the pod's runtime directory) is named on its
+/// command line only so the init can be told apart (and found by whoever cleans up a root).
+pub(super) fn start(shim: &Path, dir: &Path) -> Result<u32> {
     let out = Command::new(shim)
         .arg("pod-init")
+        .arg(dir)
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .output()
