@@ -20,16 +20,18 @@ fn context(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
     dir
 }
 
-/// A plain tar holding one file.
-fn small_tar(path: &str, body: &[u8]) -> Vec<u8> {
+/// A plain tar of `(path, contents)` files, owned by root, mtime 0.
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_ustar();
-    h.set_size(body.len() as u64);
-    h.set_mode(0o644);
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
-    b.append_data(&mut h, path, body).expect("append");
+    for (path, body) in files {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        b.append_data(&mut h, path, *body).expect("append");
+    }
     b.into_inner().expect("finish")
 }
 
@@ -70,7 +72,11 @@ fn a_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
         (".dockerignore", "secret.txt\n"),
     ];
     let dir = context(&env, "ctx", &files);
-    std::fs::write(dir.join("files.tar"), small_tar("inner/f", b"extracted\n")).expect("write");
+    std::fs::write(
+        dir.join("files.tar"),
+        tar_of(&[("inner/f", b"extracted\n")]),
+    )
+    .expect("write");
     let first = built_ok(&env, &dir, &["-t", "built:v1", "-t", "built:also"]);
     assert!(first.stderr.contains("#1 [1/4] FROM "), "{}", first.stderr);
     assert!(
@@ -316,4 +322,25 @@ fn run_mounts_cache_bind_tmpfs_and_network_none() {
     let out = built_ok(&env, &dir, &["-t", "m2"]);
     assert!(!out.stderr.contains("CACHED"), "{}", out.stderr);
     assert_eq!(env.ok(&["run", "--rm", "m2", "cat", "/seen"]), "one\ntwo\n");
+}
+
+#[test]
+fn a_dockerfile_or_a_context_tar_on_stdin() {
+    let env = Env::builder().with_busybox().build();
+    let dockerfile = format!("FROM {}\nRUN echo piped > /p\n", env.busybox());
+    let (code, _, stderr) = env.ferry_stdin(&["build", "-t", "piped", "-"], dockerfile.as_bytes());
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(env.ok(&["run", "--rm", "piped", "cat", "/p"]), "piped\n");
+
+    let with_copy = format!("FROM {}\nCOPY hello /hello\n", env.busybox());
+    let tar = tar_of(&[
+        ("Dockerfile", with_copy.as_bytes()),
+        ("hello", b"from a tar\n"),
+    ]);
+    let (code, _, stderr) = env.ferry_stdin(&["build", "-t", "tarred", "-"], &tar);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        env.ok(&["run", "--rm", "tarred", "cat", "/hello"]),
+        "from a tar\n"
+    );
 }

@@ -14,6 +14,7 @@ use ferry_image_service::pull::platform_string;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::copy::{self, CopyPlan};
 use super::dockerfile::{Cmd, CopySpec, Dockerfile, Kind, RunMount, RunOpts, Stage, Step};
@@ -35,6 +36,8 @@ pub(crate) struct Plan {
     args: ArgSources,
     platform: Platform,
     no_cache: bool,
+    /// `--pull`: base images are pulled even when present.
+    pull: bool,
     labels: BTreeMap<String, String>,
     epoch: Option<i64>,
 }
@@ -82,6 +85,7 @@ impl Plan {
             args,
             platform: host,
             no_cache: req.no_cache,
+            pull: req.pull,
             labels: req.labels.clone(),
             epoch: req.source_date_epoch,
         })
@@ -329,21 +333,12 @@ impl<'a> Job<'a> {
     /// An image from the store, pulled first if it is not there (as `docker build` does).
     async fn image(&mut self, reference: &str) -> Result<State> {
         let store = self.b.store();
-        let rec = match store.meta.resolve_image(reference) {
-            Ok(r) => r,
-            Err(ferry_image_service::Error::ImageNotFound(_)) => {
-                let (tx, mut rx) = mpsc::channel(64);
-                let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-                let platform = platform_string(&self.plan.platform);
-                let pulled = self
-                    .b
-                    .puller
-                    .pull(reference, &platform, tx, CancellationToken::new())
-                    .await;
-                let _ = drain.await;
-                store.meta.resolve_image(&pulled?.image_id)?
+        let rec = match (self.plan.pull, store.meta.resolve_image(reference)) {
+            (false, Ok(r)) => r,
+            (_, Ok(_)) | (_, Err(ferry_image_service::Error::ImageNotFound(_))) => {
+                self.pull(reference).await?
             }
-            Err(e) => return Err(e.into()),
+            (_, Err(e)) => return Err(e.into()),
         };
         self.hold(&rec);
         let doc = self.read_doc(&rec.config_digest)?;
@@ -353,6 +348,20 @@ impl<'a> Job<'a> {
             key: key(&["image", &rec.config_digest]),
             scope: Scope::default(),
         })
+    }
+
+    /// Pulls a base image (missing, or `--pull`), as `docker build` does.
+    async fn pull(&self, reference: &str) -> Result<ImageRecord> {
+        let (tx, mut rx) = mpsc::channel(64);
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let platform = platform_string(&self.plan.platform);
+        let pulled = self
+            .b
+            .puller
+            .pull(reference, &platform, tx, CancellationToken::new())
+            .await;
+        let _ = drain.await;
+        Ok(self.b.store().meta.resolve_image(&pulled?.image_id)?)
     }
 
     fn read_doc(&self, config_digest: &str) -> Result<ImageDoc> {
@@ -405,13 +414,21 @@ impl<'a> Job<'a> {
         parent: State,
         name: String,
     ) -> Result<State> {
+        let span = tracing::info_span!("build_step", name = %name, cached = tracing::field::Empty);
         let id = self.start(name).await;
         let t = Instant::now();
-        let res = match &step.kind {
-            Kind::Run(cmd, opts) => self.run_step(i, id, &parent, cmd, opts).await,
-            Kind::Copy(spec) => self.copy_step(i, step, &parent, spec).await,
-            _ => unreachable!("has_layer() is true only for RUN and COPY"),
-        };
+        let res = async {
+            match &step.kind {
+                Kind::Run(cmd, opts) => self.run_step(i, id, &parent, cmd, opts).await,
+                Kind::Copy(spec) => self.copy_step(i, step, &parent, spec).await,
+                _ => unreachable!("has_layer() is true only for RUN and COPY"),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        if let Ok((_, cached)) = &res {
+            span.record("cached", cached);
+        }
         match res {
             Ok((state, cached)) => {
                 if cached {

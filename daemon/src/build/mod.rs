@@ -60,6 +60,8 @@ pub struct BuildRequest {
     pub build_args: BTreeMap<String, String>,
     pub target: String,
     pub no_cache: bool,
+    /// `--pull`: pull base images even when present.
+    pub pull: bool,
     pub labels: BTreeMap<String, String>,
     pub platform: String,
     /// SOURCE_DATE_EPOCH: the image's time and the latest file time in its new layers.
