@@ -141,7 +141,15 @@ impl Builder {
             .await
             .map_err(crate::Error::blocking("build context"))??;
         let job = job::Job::new(self, plan, ctx.dir(), progress);
-        job.run().await
+        let res = job.run().await;
+        if res.is_err() {
+            // The job's leases are gone with it: what a failed step committed without a cache
+            // entry (a layer whose snapshot did not finish) is collected now, as after a pull.
+            if let Err(e) = self.store().gc() {
+                tracing::warn!(error = %e, "collecting after a failed build");
+            }
+        }
+        res
     }
 
     /// `builder prune`: empties the build cache and collects what only it held.
