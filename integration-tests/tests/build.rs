@@ -2,7 +2,7 @@
 //! .dockerignore), ADD of a local tar, ENV, WORKDIR, USER and CMD, built by a real ferryd through real ferry-shims;
 //! the result runs; a rebuild is all CACHED with the same image ID; a changed file re-runs its
 //! COPY and what follows; a failing RUN names the step and commits nothing; multi-stage with
-//! COPY --from and --target; builder prune leaves nothing; a bad Dockerfile is refused before anything runs.
+//! COPY --from and --target; the cache across a ferryd restart; builder prune leaves nothing; a bad Dockerfile is refused before anything runs.
 
 use std::path::PathBuf;
 
@@ -62,7 +62,7 @@ fn image_id(env: &Env, name: &str) -> String {
 fn a_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
     let env = Env::builder().with_busybox().build();
     let dockerfile = format!(
-        "FROM {}\nENV GREETING=hello\nWORKDIR /app\nCOPY . ./\nADD files.tar /opt/\nRUN echo \"built $GREETING\" > built.txt && rm /etc/issue\nUSER 1000\nCMD [\"sh\", \"-c\", \"cat msg.txt built.txt; id -u; ls secret.txt /etc/issue 2>&1 | wc -l\"]\n",
+        "FROM {}\nENV GREETING=hello\nWORKDIR /app\nCOPY . ./\nADD files.tar /opt/\nRUN echo \"built $GREETING\" > built.txt && rm /etc/issue\nUSER 1000\nARG WHO=nobody\nLABEL who=$WHO\nEXPOSE 8080\nSTOPSIGNAL SIGINT\nHEALTHCHECK --interval=5s CMD true\nCMD [\"sh\", \"-c\", \"cat msg.txt built.txt; id -u; ls secret.txt /etc/issue 2>&1 | wc -l\"]\n",
         env.busybox()
     );
     let files = [
@@ -77,7 +77,12 @@ fn a_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
         tar_of(&[("inner/f", b"extracted\n")]),
     )
     .expect("write");
-    let first = built_ok(&env, &dir, &["-t", "built:v1", "-t", "built:also"]);
+    let flags = ["--build-arg", "WHO=ferry", "--label", "team=core"];
+    let first = built_ok(
+        &env,
+        &dir,
+        &[&["-t", "built:v1", "-t", "built:also"][..], &flags].concat(),
+    );
     assert!(first.stderr.contains("#1 [1/4] FROM "), "{}", first.stderr);
     assert!(
         first.stderr.contains("[4/4] RUN echo \"built $GREETING\""),
@@ -101,6 +106,26 @@ fn a_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
     let added = env.ok(&["run", "--rm", "built:v1", "cat", "/opt/inner/f"]);
     assert_eq!(added, "extracted\n", "ADD extracts a local tar");
     let id = image_id(&env, "built:v1");
+    let config: serde_json::Value = serde_json::from_str(&env.ok_trim(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config}}",
+        "built:v1",
+    ]))
+    .expect("config JSON");
+    assert_eq!(
+        config["Labels"],
+        serde_json::json!({"who": "ferry", "team": "core"})
+    );
+    assert_eq!(config["ExposedPorts"], serde_json::json!({"8080/tcp": {}}));
+    assert_eq!(config["StopSignal"], "SIGINT");
+    assert_eq!(
+        config["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "true"])
+    );
+    assert_eq!(config["WorkingDir"], "/app");
+    assert_eq!(config["User"], "1000");
     assert_eq!(id, image_id(&env, "built:also"));
 
     // A touched file is the same file: the cache looks at content and metadata, not mtimes.
@@ -110,7 +135,7 @@ fn a_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
         .expect("open");
     msg.set_modified(std::time::SystemTime::UNIX_EPOCH)
         .expect("touch");
-    let again = built_ok(&env, &dir, &["-t", "built:v1"]);
+    let again = built_ok(&env, &dir, &[&["-t", "built:v1"][..], &flags].concat());
     assert_eq!(
         again.stderr.matches("CACHED").count(),
         3,
@@ -178,7 +203,7 @@ fn a_failing_run_names_the_step_and_commits_nothing() {
 
 #[test]
 fn multi_stage_copy_from_and_target() {
-    let env = Env::builder().with_busybox().build();
+    let mut env = Env::builder().with_busybox().build();
     let dockerfile = format!(
         "ARG BASE={}\nFROM $BASE AS builder\nRUN mkdir -p /out && echo compiled > /out/app\nFROM scratch\nCOPY --from=builder --chmod=755 /out/app /app\nCOPY --from=builder /bin/busybox /bin/cat\nCMD [\"/bin/cat\", \"/app\"]\n",
         env.busybox()
@@ -199,6 +224,16 @@ fn multi_stage_copy_from_and_target() {
     built_ok(&env, &dir, &["-t", "just-builder", "--target", "builder"]);
     let files = env.ok(&["run", "--rm", "just-builder", "cat", "/out/app"]);
     assert_eq!(files, "compiled\n");
+
+    // The cache is in the metadata database: it survives a restart of ferryd.
+    env.daemon_mut().restart();
+    let again = built_ok(&env, &dir, &["-t", "small"]);
+    assert_eq!(
+        again.stderr.matches("CACHED").count(),
+        3,
+        "{}",
+        again.stderr
+    );
 
     // The cache holds the layers after every image is gone; builder prune lets them go.
     env.ok(&["rmi", "small", "just-builder", &env.busybox()]);
