@@ -65,18 +65,7 @@ impl Plan {
                 .stage_index(t, df.stages.len())
                 .ok_or_else(|| BuildError::UnknownTarget(t.to_string()))?,
         };
-        let host = Platform::host();
-        if !req.platform.is_empty() {
-            let want = Platform::parse(&req.platform).map_err(ferry_image_service::Error::from)?;
-            if platform_string(&want) != platform_string(&host) {
-                return Err(BuildError::Invalid(format!(
-                    "platform {} cannot be built on this {} host",
-                    req.platform,
-                    platform_string(&host)
-                ))
-                .into());
-            }
-        }
+        let host = build_platform(&req.platform)?;
         let args = arg_sources(&df, &req.build_args)?;
         Ok(Plan {
             df,
@@ -90,6 +79,23 @@ impl Plan {
             epoch: req.source_date_epoch,
         })
     }
+}
+
+/// The platform built: the host's; `--platform` may name it, and no other.
+fn build_platform(asked: &str) -> Result<Platform> {
+    let host = Platform::host();
+    if asked.is_empty() {
+        return Ok(host);
+    }
+    let want = Platform::parse(asked).map_err(ferry_image_service::Error::from)?;
+    if platform_string(&want) != platform_string(&host) {
+        return Err(BuildError::Invalid(format!(
+            "platform {asked} cannot be built on this {} host",
+            platform_string(&host)
+        ))
+        .into());
+    }
+    Ok(host)
 }
 
 /// The global ARGs' values (a `--build-arg` wins over the default) beside the build args.

@@ -123,11 +123,6 @@ impl Builder {
         let _ = std::fs::remove_dir_all(context::parent(&c.data_root));
     }
 
-    /// Reads the Dockerfile and the flags, failing on any error in them before anything else.
-    fn plan(&self, req: &BuildRequest) -> Result<job::Plan> {
-        job::Plan::new(req)
-    }
-
     /// Builds from the context tar `context` (read on a blocking thread).
     pub async fn build(
         &self,
@@ -135,7 +130,8 @@ impl Builder {
         context: impl std::io::Read + Send + 'static,
         progress: mpsc::Sender<Progress>,
     ) -> Result<Built> {
-        let plan = self.plan(&req)?;
+        // The Dockerfile and the flags are read whole first: an error in them runs nothing.
+        let plan = job::Plan::new(&req)?;
         let parent = context::parent(&self.containers.data_root);
         let ctx = tokio::task::spawn_blocking(move || context::Context::receive(context, &parent))
             .await
