@@ -1,6 +1,6 @@
 //! `ferry build` end to end: a Dockerfile FROM the busybox fixture with RUN, COPY (and
 //! .dockerignore), ADD of a local tar, ENV, WORKDIR, USER and CMD, built by a real ferryd through real ferry-shims;
-//! the result runs; a rebuild is all CACHED with the same image ID; a changed file re-runs its
+//! the result runs, pushes and saves; a rebuild is all CACHED with the same image ID; a changed file re-runs its
 //! COPY and what follows; a failing RUN names the step and commits nothing; multi-stage with
 //! COPY --from and --target; the cache across a ferryd restart; builder prune leaves nothing; a bad Dockerfile is refused before anything runs.
 
@@ -135,6 +135,15 @@ fn a_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
         .expect("open");
     msg.set_modified(std::time::SystemTime::UNIX_EPOCH)
         .expect("touch");
+    // It pushes and saves like a pulled image.
+    let remote = env.reference("built/app:v1");
+    env.ok(&["tag", "built:v1", &remote]);
+    env.ok(&["push", "-q", &remote]);
+    let saved = env.scratch_path("built.tar");
+    env.ok(&["save", "-o", &saved, "built:v1"]);
+    assert!(std::fs::metadata(&saved).expect("saved").len() > 0);
+    env.ok(&["rmi", &remote]);
+
     let again = built_ok(&env, &dir, &[&["-t", "built:v1"][..], &flags].concat());
     assert_eq!(
         again.stderr.matches("CACHED").count(),
