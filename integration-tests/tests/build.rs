@@ -315,7 +315,8 @@ fn onbuild_triggers_run_in_the_child_build_only() {
     );
     let dir = context(&env, "onbase", &[("Dockerfile", &base)]);
     built_ok(&env, &dir, &["-t", "onbase"]);
-    let child = "FROM onbase\nCMD [\"sh\", \"-c\", \"cat /t; echo $FROM_TRIGGER\"]\n";
+    // The child also writes a file from a heredoc, expanded with the trigger's ENV.
+    let child = "FROM onbase\nCOPY <<MSG /msg\nhello ${FROM_TRIGGER}\nMSG\nCMD [\"sh\", \"-c\", \"cat /t; echo $FROM_TRIGGER; cat /msg\"]\n";
     let dir = context(&env, "child", &[("Dockerfile", child)]);
     let out = built_ok(&env, &dir, &["-t", "child"]);
     assert!(
@@ -323,7 +324,10 @@ fn onbuild_triggers_run_in_the_child_build_only() {
         "{}",
         out.stderr
     );
-    assert_eq!(env.ok(&["run", "--rm", "child"]), "triggered\nyes\n");
+    assert_eq!(
+        env.ok(&["run", "--rm", "child"]),
+        "triggered\nyes\nhello yes\n"
+    );
     let on = |image: &str| {
         env.ok_trim(&[
             "image",

@@ -580,11 +580,15 @@ impl<'a> Job<'a> {
     ) -> Result<(State, bool)> {
         let (data, exec) = self.b.data_roots();
         let root = StepRoot::mount(self.b.store(), data, exec, &parent.chain_ids())?;
-        let plan = self.copy_plan(step, parent, spec, &root.rootfs())?;
+        let mut plan = self.copy_plan(step, parent, spec, &root.rootfs())?;
         let source = self.copy_source(i, spec.from.as_deref()).await?;
-        let src_dir = source
+        let mut src_dir = source
             .as_ref()
             .map_or(self.context.to_path_buf(), |r| r.rootfs());
+        if !spec.heredocs.is_empty() {
+            src_dir = root.paths.state.join("heredocs");
+            plan.srcs = self.write_heredocs(step, parent, &spec.heredocs, &src_dir)?;
+        }
         let tar = root.paths.state.join("copy.tar");
         let (p, t) = (plan.clone(), tar.clone());
         let digest = tokio::task::spawn_blocking(move || copy::write_tar(&src_dir, &p, &t))
@@ -642,6 +646,33 @@ impl<'a> Job<'a> {
             mode,
             extract: spec.add,
         })
+    }
+
+    /// Writes `COPY <<NAME` bodies as files named NAME in `dir` (expanded unless the delimiter
+    /// was quoted); returns their names.
+    fn write_heredocs(
+        &self,
+        step: &Step,
+        parent: &State,
+        docs: &[(String, String, bool)],
+        dir: &Path,
+    ) -> Result<Vec<String>> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        let vars = parent.scope.vars(&parent.doc.config);
+        let mut names = Vec::new();
+        for (name, body, expand) in docs {
+            let body = match expand {
+                true => lex::expand_heredoc(body, &vars).map_err(|e| self.lex_err(step.line, e))?,
+                false => body.clone(),
+            };
+            if name.is_empty() || name.contains('/') || name == ".." {
+                return Err(BuildError::Invalid(format!("invalid heredoc name {name:?}")).into());
+            }
+            let p = dir.join(name);
+            std::fs::write(&p, body).map_err(|e| Error::io("write", &p, e))?;
+            names.push(name.clone());
+        }
+        Ok(names)
     }
 
     /// The files a COPY reads: the context (None), or another stage's (or image's) root.

@@ -24,7 +24,7 @@
 //! finished steps stay as cache).
 //!
 //! Not done yet: stages build one after another (not in parallel); RUN --mount=type=secret|ssh
-//! and heredoc COPY sources are refused; ADD fetches no URLs (a local tar is extracted); RUN runs
+//! and heredocs mixed with other COPY sources are refused; ADD fetches no URLs (a local tar is extracted); RUN runs
 //! in the host's network namespace.
 
 mod context;
