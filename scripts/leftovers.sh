@@ -4,7 +4,7 @@
 # cgroup with nothing in it. Run after the
 # tests (scripts/test.sh does); it removes nothing, so what it names can be looked at.
 set -uo pipefail
-roots='/var/tmp/ferry-(it|registry|scratch|bind|docker-config|save|load|cp)-'
+roots='/var/tmp/ferry-(it|registry|scratch|bind|docker-config|save|load|cp|critest|elf)-'
 found=0
 report() { echo "leftover: $*" >&2; found=1; }
 

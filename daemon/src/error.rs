@@ -78,6 +78,10 @@ pub enum Error {
 
     #[error("no space left on device while writing {path}")]
     NoSpace { path: PathBuf },
+
+    /// A caller's deadline passed (the CRI's ExecSync timeout).
+    #[error("{0}")]
+    DeadlineExceeded(String),
 }
 
 impl Error {

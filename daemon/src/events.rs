@@ -86,6 +86,13 @@ impl EventBus {
             ("name", rec.name.as_str()),
             ("image", rec.config.image.as_str()),
         ];
+        // As Docker: the container's labels are attributes too (the CRI finds its pod by one).
+        attrs.extend(
+            rec.config
+                .labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
         attrs.extend_from_slice(more);
         self.publish("container", action, &rec.id, &attrs);
     }

@@ -5,7 +5,9 @@
 //!               from the context), the build cache, the commit through the image service
 //! containers/   the container table (one owner of the `containers` table), the OCI spec
 //!               builder, root filesystems, lifecycle, exec, logs, stats, copy
-//! events        the event bus (`docker events`; the CRI's container events later)
+//! cri/          the CRI v1 runtime and image services: pod sandboxes (their own table),
+//!               pods' containers as rows of the container table, the image store as CRI images
+//! events        the event bus (`docker events`, the CRI's container events)
 //! shim/         launching ferry-shim and the typed client ferryd talks to it through
 //! usage         `system df`: the image service's figures plus containers and volumes
 //! volumes       named volumes under `<data-root>/volumes/` (the local driver's layout)
@@ -16,12 +18,11 @@
 //!               service's own)
 //! ```
 //! Networking (CNI, netns, ports, subnets) is the `ferry_network` crate; `containers::networking`
-//! is the one place that joins a container to it. The CRI v1 runtime and image services will
-//! live here as `cri/` (pods and sandboxes as their own table beside `containers/`, answering
-//! the image service's `ImageUsers` too).
+//! is the one place that joins a container to it; a pod sandbox joins it in `cri::sandbox`.
 
 pub mod build;
 pub mod containers;
+pub mod cri;
 pub mod error;
 pub mod events;
 pub mod info;

@@ -14,6 +14,10 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use ferry_daemon::build::Builder;
 use ferry_daemon::containers::{ContainerUsers, Containers};
+use ferry_daemon::cri::image_service::ImageServiceImpl;
+use ferry_daemon::cri::runtime_service::RuntimeServiceImpl;
+use ferry_daemon::cri::sandbox::CniSettings;
+use ferry_daemon::cri::Cri;
 use ferry_daemon::events::EventBus;
 use ferry_daemon::info::{self, Settings};
 use ferry_daemon::metrics::Metrics;
@@ -21,7 +25,7 @@ use ferry_daemon::services::{
     BuildService, ContainersService, EventsService, NetworksService, SystemService, VolumesService,
 };
 use ferry_image_service::config::Config;
-use ferry_image_service::distribution::{RegistryClient, RegistryConfig};
+use ferry_image_service::distribution::{Mirror, RateFloor, RegistryClient, RegistryConfig};
 use ferry_image_service::pull::Puller;
 use ferry_image_service::services::ImagesService;
 use ferry_image_service::store::Store;
@@ -34,8 +38,11 @@ use ferry_proto::networks::v1::networks_server::NetworksServer;
 use ferry_proto::system::v1::system_server::SystemServer;
 use ferry_proto::volumes::v1::volumes_server::VolumesServer;
 use ferry_telemetry::{ServerLayer, Telemetry};
+use k8s_cri::v1::image_service_server::ImageServiceServer;
+use k8s_cri::v1::runtime_service_server::RuntimeServiceServer;
 use tokio::net::UnixListener;
 use tokio_stream::wrappers::UnixListenerStream;
+use tokio_util::sync::CancellationToken;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
@@ -59,9 +66,11 @@ struct Args {
     /// Registry (HOST:PORT) to reach over plain HTTP; loopback registries always may be.
     #[arg(long = "insecure-registry")]
     insecure_registries: Vec<String>,
-    /// Docker Hub mirror (http://HOST:PORT or https://HOST): docker.io images come from it.
-    #[arg(long = "registry-mirror")]
-    registry_mirrors: Vec<String>,
+    /// Pull mirror: a bare URL (http://HOST:PORT, https://HOST) for Docker Hub, or
+    /// REGISTRY=URL (registry.k8s.io=http://127.0.0.1:5001) for another registry; names keep
+    /// their registry, and a failing mirror falls back to the next, then to the registry.
+    #[arg(long = "registry-mirror", value_name = "[REGISTRY=]URL")]
+    registry_mirrors: Vec<Mirror>,
     /// Layers downloaded at once per pull.
     #[arg(long, default_value_t = 3)]
     max_concurrent_downloads: usize,
@@ -85,6 +94,14 @@ struct Args {
     /// Seconds a registry connection may stay silent before it is dropped and resumed.
     #[arg(long, default_value_t = 30)]
     registry_timeout: u64,
+    /// Bytes a second a layer download must average over --download-rate-window, or its
+    /// connection is dropped and resumed (curl's --speed-limit; a registry that drips a byte
+    /// every few seconds never trips --registry-timeout); 0: no floor.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    min_download_rate: u64,
+    /// Seconds over which --min-download-rate is measured (curl's --speed-time).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    download_rate_window: u64,
     /// The per-container shim (default: ferry-shim next to ferryd).
     #[arg(long)]
     shim_binary: Option<PathBuf>,
@@ -101,6 +118,16 @@ struct Args {
     /// OTLP protocol: grpc or http/protobuf (sets OTEL_EXPORTER_OTLP_PROTOCOL).
     #[arg(long, value_name = "PROTOCOL")]
     otlp_protocol: Option<String>,
+    /// Serve the CRI v1 runtime and image services (kubelet, crictl) on this socket;
+    /// `none` turns them off. Default: unix://<exec-root>/cri.sock (/run/ferry/cri.sock).
+    #[arg(long, value_name = "unix:///PATH|none")]
+    cri_socket: Option<String>,
+    /// Pods join the first CNI configuration here (Ferry's default bridge when there is none).
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    cni_conf_dir: PathBuf,
+    /// Where CNI plugins are looked for, in order (repeatable).
+    #[arg(long, default_values = ["/usr/lib/cni", "/opt/cni/bin"])]
+    cni_bin_dir: Vec<PathBuf>,
     /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9323.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
@@ -145,6 +172,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     cfg.ratio_allowance = args.layer_ratio_allowance;
     cfg.min_free_bytes = args.min_free_space;
     cfg.stall_timeout = std::time::Duration::from_secs(args.registry_timeout.max(1));
+    cfg.rate_floor = RateFloor {
+        min: args.min_download_rate,
+        window: std::time::Duration::from_secs(args.download_rate_window),
+    };
 
     let store = {
         let (d, e) = (cfg.data_root.clone(), cfg.exec_root.clone());
@@ -156,6 +187,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         insecure: cfg.insecure_registries.clone(),
         connect_timeout: cfg.connect_timeout,
         read_timeout: cfg.stall_timeout,
+        rate_floor: cfg.rate_floor,
         max_retries: cfg.max_retries,
         retry_backoff: std::time::Duration::from_millis(200),
         mirrors: args.registry_mirrors.clone(),
@@ -171,6 +203,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         (args.bridge != "none").then(|| args.bridge.clone()),
     );
     let events = Arc::new(EventBus::default());
+    let metrics = Arc::new(Metrics::default());
     store.events.set(Arc::clone(&events) as _);
     let containers = Containers::new(
         Arc::clone(&store),
@@ -180,8 +213,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         networks,
         Arc::clone(&events),
     )?;
-    containers.recover().await?;
-    let metrics = Arc::new(Metrics::default());
+    let puller = Arc::new(
+        Puller::new(cfg.clone(), Arc::clone(&store), registry).with_metrics(metrics.pull()),
+    );
+    let cni = CniSettings {
+        conf_dir: args.cni_conf_dir.clone(),
+        bin_dirs: args.cni_bin_dir.clone(),
+    };
+    let cri = Cri::new(Arc::clone(&containers), Arc::clone(&puller), cni)?;
+    containers.recover(cri.sandboxes.ready_ids()?).await?;
     if let Some(addr) = args.metrics_addr {
         let l = tokio::net::TcpListener::bind(addr)
             .await
@@ -197,12 +237,28 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         registry_mirrors: args.registry_mirrors,
     };
     let system = SystemService::new(Arc::clone(&store), Arc::clone(&containers), settings);
-    let puller = Arc::new(Puller::new(cfg, store, registry).with_metrics(metrics.pull()));
+    let cri_socket = match args.cri_socket.as_deref() {
+        Some("none") => None,
+        Some(host) => Some(socket_path(host)?),
+        None => Some(cfg.exec_root.join("cri.sock")),
+    };
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown().await;
+            stop.cancel();
+        }
+    });
+    let cri_server = match cri_socket {
+        Some(path) => Some(serve_cri(cri, path, stop.clone()).await?),
+        None => None,
+    };
     let builder = Arc::new(Builder::new(Arc::clone(&containers), Arc::clone(&puller)));
     builder.sweep();
     let listener = bind(&socket).await?;
     tracing::info!(socket = %socket.display(), "ferryd serving");
-    tonic::transport::Server::builder()
+    let served = tonic::transport::Server::builder()
         .layer(ServerLayer)
         .layer(metrics.rpc_layer())
         .add_service(ImagesServer::new(ImagesService::new(puller)))
@@ -216,11 +272,47 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         .add_service(SystemServer::new(system))
         .add_service(EventsServer::new(EventsService::new(events)))
         .add_service(BuildServer::new(BuildService::new(builder)))
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown())
-        .await?;
+        .serve_with_incoming_shutdown(
+            UnixListenerStream::new(listener),
+            stop.clone().cancelled_owned(),
+        )
+        .await;
+    stop.cancel();
+    if let Some(mut cri) = cri_server {
+        // A kubelet keeps its connection (and event stream) open: after a grace period the
+        // CRI server stops without waiting for it.
+        match tokio::time::timeout(std::time::Duration::from_secs(2), &mut cri).await {
+            Ok(res) => res??,
+            Err(_) => cri.abort(),
+        }
+    }
+    served?;
     let _ = std::fs::remove_file(&socket);
     tracing::info!("ferryd stopped");
     Ok(())
+}
+
+/// Serves `runtime.v1` on `path` until `stop`; the socket goes when it ends.
+async fn serve_cri(
+    cri: Arc<Cri>,
+    path: PathBuf,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let listener = bind(&path).await?;
+    tracing::info!(socket = %path.display(), "serving the CRI");
+    Ok(tokio::spawn(async move {
+        let res = tonic::transport::Server::builder()
+            .layer(ServerLayer)
+            .add_service(RuntimeServiceServer::new(RuntimeServiceImpl::new(
+                Arc::clone(&cri),
+            )))
+            .add_service(ImageServiceServer::new(ImageServiceImpl::new(cri)))
+            .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stop.cancelled_owned())
+            .await;
+        let _ = std::fs::remove_file(&path);
+        Ok(res?)
+    }))
+    // An aborted server leaves its socket file: the next start's `bind` replaces it.
 }
 
 /// Log lines to stderr (RUST_LOG, or info/debug); ferryd's own spans at info and above to the

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::distribution::RateFloor;
 use crate::unpack::Limits;
 
 #[derive(Debug, Clone)]
@@ -30,6 +31,9 @@ pub struct Config {
     pub unpack_limits: Limits,
     /// A registry connection that sends nothing for this long is dropped (and resumed).
     pub stall_timeout: Duration,
+    /// A blob's connection that moves less than this is dropped (and resumed) too: a drip
+    /// never stalls (`--min-download-rate`, `--download-rate-window`).
+    pub rate_floor: RateFloor,
     pub connect_timeout: Duration,
     /// Resume attempts per blob after a dropped connection.
     pub max_retries: u32,
@@ -64,6 +68,7 @@ impl Config {
             min_free_bytes: 1 << 30,
             unpack_limits: Limits::default(),
             stall_timeout: Duration::from_secs(30),
+            rate_floor: RateFloor::default(),
             connect_timeout: Duration::from_secs(10),
             max_retries: 5,
         }

@@ -108,6 +108,13 @@ impl Daemon {
                     .into_iter()
                     .flatten(),
             )
+            // Pods join a CNI configuration only when a test gives one: the host's is not ours.
+            .args(
+                (!self.opts.args.iter().any(|a| a == "--cni-conf-dir"))
+                    .then(|| ["--cni-conf-dir".into(), self.dir.path().join("cni-net.d")])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(&self.opts.args)
             .envs(self.opts.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())

@@ -7,6 +7,7 @@
 //! torn down (containers, mounts, namespaces, bridges, temporary roots) when it drops.
 
 pub mod checks;
+pub mod cri;
 pub mod daemon;
 pub mod env;
 pub mod fixtures;

@@ -9,7 +9,8 @@
 //! untouched, so `Range` requests reach the registry.
 //!
 //! Faults apply to `GET …/blobs/<digest>` answered 200 or 206:
-//! [`FaultProxy::drop_after`], [`FaultProxy::corrupt`], [`FaultProxy::stall`].
+//! [`FaultProxy::drop_after`], [`FaultProxy::corrupt`], [`FaultProxy::stall`],
+//! [`FaultProxy::drip`].
 //! [`FaultProxy::fail_status`] answers chosen paths with an error status (a
 //! flaky registry) and [`FaultProxy::redirect_blob`] answers a blob GET with a
 //! 307 to another host (a CDN), both without asking the registry.
@@ -49,6 +50,8 @@ struct Faults {
     drops: HashMap<String, (u64, u32)>,
     corrupt: HashSet<String>,
     stall: HashSet<String>,
+    /// Digest → (pause between bytes, remaining times).
+    drips: HashMap<String, (Duration, u32)>,
     canned: Vec<(String, Canned)>,
     /// Path suffix → (status, remaining times; `u32::MAX` means forever).
     statuses: Vec<(String, u16, u32)>,
@@ -70,6 +73,7 @@ enum Fault {
     DropAfter(u64),
     Corrupt,
     Stall,
+    Drip(Duration),
 }
 
 /// A parsed request head.
@@ -167,6 +171,15 @@ impl FaultProxy {
     /// Sends response headers for GETs of `digest`, then nothing until the proxy is dropped.
     pub fn stall(&self, digest: &str) {
         lock(&self.state.faults).stall.insert(digest.to_owned());
+    }
+
+    /// Relays the next `times` GETs of `digest` one byte at a time, `every` apart: never a
+    /// stall, and as slow as a registry likes (the registry's answer is read as it goes, so
+    /// the connection ends when the proxy is dropped or the client hangs up).
+    pub fn drip(&self, digest: &str, every: Duration, times: u32) {
+        lock(&self.state.faults)
+            .drips
+            .insert(digest.to_owned(), (every, times));
     }
 
     /// Answers the next `times` requests (any method) whose path ends with
@@ -349,6 +362,12 @@ impl State {
         if faults.stall.contains(digest) {
             return Fault::Stall;
         }
+        if let Some((every, times)) = faults.drips.get_mut(digest) {
+            if *times > 0 {
+                *times -= 1;
+                return Fault::Drip(*every);
+            }
+        }
         if let Some((n, times)) = faults.drops.get_mut(digest) {
             if *times > 0 {
                 *times -= 1;
@@ -452,7 +471,24 @@ fn relay_body(
             Ok(())
         }
         Fault::Corrupt => copy_corrupting(upstream, client, corrupt_offset(headers)),
+        Fault::Drip(every) => drip(upstream, client, every, state),
     }
+}
+
+/// Copies one byte per `every` until the body ends, the client hangs up or the proxy stops.
+fn drip(
+    upstream: &mut impl Read,
+    client: &mut TcpStream,
+    every: Duration,
+    state: &State,
+) -> io::Result<()> {
+    let mut byte = [0u8; 1];
+    while !state.shutdown.load(Ordering::SeqCst) && upstream.read(&mut byte)? == 1 {
+        client.write_all(&byte)?;
+        client.flush()?;
+        thread::sleep(every);
+    }
+    Ok(())
 }
 
 /// Offset in this response body of the blob's middle byte, from

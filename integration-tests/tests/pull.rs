@@ -603,6 +603,51 @@ fn docker_hub_names_resolve_through_a_registry_mirror() {
     );
 }
 
+/// Kubernetes' names go to their registry's mirror (`--registry-mirror registry.k8s.io=URL`),
+/// as an air-gapped cluster needs, and keep their own name.
+#[test]
+fn registry_k8s_io_names_are_pulled_through_their_mirror_and_keep_their_name() {
+    let env = Env::builder()
+        .mirror_for("registry.k8s.io")
+        .push(fixtures::busybox(), "pause:3.9")
+        .build();
+    let image = env.image("pause:3.9");
+    let out = env.ok(&["pull", "registry.k8s.io/pause:3.9"]);
+    assert!(
+        out.contains(&format!("Digest: {}", image.manifest_digest))
+            && out.ends_with("registry.k8s.io/pause:3.9\n"),
+        "{out}"
+    );
+    let images = env.ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+    assert_eq!(
+        images,
+        format!("registry.k8s.io/pause:3.9 {}\n", &image.id()[7..19])
+    );
+    let info = env.ok(&["info"]);
+    let want = format!(
+        "\n Registry Mirrors:\n  registry.k8s.io=http://{}\n",
+        env.registry().addr()
+    );
+    assert!(info.contains(&want), "{info}");
+}
+
+#[test]
+fn a_bad_registry_mirror_flag_is_refused_naming_it() {
+    let out = std::process::Command::new(ferry_integration_tests::daemon::bin_dir().join("ferryd"))
+        .args(["--registry-mirror", "registry.k8s.io=ftp://m.lan"])
+        .output()
+        .expect("run ferryd");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--registry-mirror")
+            && stderr.contains(
+                "invalid registry mirror \"registry.k8s.io=ftp://m.lan\": unsupported scheme \"ftp\""
+            ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_layer_over_the_decompressed_size_cap_is_refused() {
     // busybox-static alone decompresses to ~1 MB: a 64 KiB cap stands in for a gzip bomb.

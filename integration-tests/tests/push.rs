@@ -172,7 +172,8 @@ fn push_to_an_auth_registry_needs_login_and_logout_drops_it() {
     let server = private.addr();
     let config = no_docker_config();
     let cfg = config.path();
-    std::fs::write(cfg.join("config.json"), r#"{"credsStore":"none-here"}"#).expect("config");
+    // A key ferryd does not read (a credsStore would send every lookup to its helper).
+    std::fs::write(cfg.join("config.json"), r#"{"psFormat":"none-here"}"#).expect("config");
     let d = daemon(cfg);
     let img = fixtures::busybox();
     let reference = format!("{server}/private/busybox:1");

@@ -171,3 +171,64 @@ fn a_persistent_5xx_on_a_blob_is_unavailable_and_commits_nothing() {
     assert_eq!(env.proxy().count_blob_gets(&env.layer()), 2);
     assert_store_empty(env.daemon());
 }
+
+/// [`env`] with a rate floor of 10 kB/s over 1 s (instead of 1 KiB/s over 30 s).
+fn rate_floor_env(attempts: u32) -> Env {
+    Env::builder()
+        .proxy()
+        .push(fixtures::busybox(), TAG)
+        .daemon_arg("--registry-timeout")
+        .daemon_arg("5")
+        .daemon_arg("--max-download-attempts")
+        .daemon_arg(&attempts.to_string())
+        .daemon_arg("--min-download-rate")
+        .daemon_arg("10000")
+        .daemon_arg("--download-rate-window")
+        .daemon_arg("1")
+        .build()
+}
+
+/// A byte every 200 ms never trips the 5 s stall timeout; the rate floor drops the
+/// connection after its 1 s window and the download resumes where it was.
+#[test]
+fn a_dripping_blob_is_dropped_by_the_rate_floor_and_resumed() {
+    let env = rate_floor_env(3);
+    env.proxy()
+        .drip(&env.layer(), Duration::from_millis(200), 1);
+    let started = Instant::now();
+    env.pull_ok();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(15),
+        "dripping pull took {took:?}"
+    );
+    assert_eq!(
+        env.proxy().count_blob_gets(&env.layer()),
+        2,
+        "a drip, then a resume"
+    );
+}
+
+/// A registry that always drips: each connection's few bytes do not count as progress, so
+/// the attempts run out and the pull fails in bounded time, naming the flags.
+#[test]
+fn a_registry_that_always_drips_fails_in_bounded_time_naming_the_flags() {
+    let env = rate_floor_env(2);
+    env.proxy()
+        .drip(&env.layer(), Duration::from_millis(200), u32::MAX);
+    let started = Instant::now();
+    let err = env.pull_unreachable();
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(20),
+        "dripping pull took {took:?}"
+    );
+    assert!(
+        err.contains("transfer too slow")
+            && err.contains("under 10000 bytes/s over 1s")
+            && err.contains("--min-download-rate"),
+        "{err}"
+    );
+    assert_eq!(env.proxy().count_blob_gets(&env.layer()), 2, "two attempts");
+    assert_store_empty(env.daemon());
+}

@@ -3,7 +3,7 @@
 //! the environment, each plugin's result handed to the next as `prevResult`.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
@@ -23,17 +23,52 @@ pub struct Target<'a> {
     pub ifname: &'a str,
 }
 
-fn plugin_dir() -> Result<&'static str> {
-    PLUGIN_DIRS
-        .iter()
-        .copied()
-        .find(|d| Path::new(d).join("bridge").exists())
-        .ok_or_else(|| {
-            Error::Plugin(format!(
-                "no CNI plugins found in {}: install containernetworking-plugins",
-                PLUGIN_DIRS.join(" or ")
-            ))
-        })
+/// How plugins are run: the CNI version written into each plugin's config, where plugins are
+/// looked for (in order), and `CNI_ARGS` (the kubelet's `K8S_POD_NAME=…;…`).
+#[derive(Debug, Clone)]
+pub struct Runner {
+    pub version: String,
+    pub dirs: Vec<PathBuf>,
+    pub args: String,
+}
+
+impl Runner {
+    /// Ferry's own chains: CNI 1.0.0, the distribution's plugin directories, no args.
+    pub fn ferry() -> Runner {
+        Runner {
+            version: CNI_VERSION.to_string(),
+            dirs: PLUGIN_DIRS.iter().map(PathBuf::from).collect(),
+            args: String::new(),
+        }
+    }
+
+    /// The plugin `kind` in the first directory that has it.
+    fn plugin(&self, kind: &str) -> Result<PathBuf> {
+        self.dirs
+            .iter()
+            .map(|d| d.join(kind))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                let dirs: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
+                Error::Plugin(format!(
+                    "CNI plugin {kind:?} not found in {}: install containernetworking-plugins",
+                    dirs.join(" or ")
+                ))
+            })
+    }
+
+    fn path_var(&self) -> String {
+        let dirs: Vec<String> = self.dirs.iter().map(|d| d.display().to_string()).collect();
+        dirs.join(":")
+    }
+}
+
+/// The kubelet's CNI_ARGS for a pod (plugins that do not know a key ignore it).
+pub fn pod_args(namespace: &str, name: &str, sandbox_id: &str, uid: &str) -> String {
+    format!(
+        "IgnoreUnknown=1;K8S_POD_NAMESPACE={namespace};K8S_POD_NAME={name};\
+         K8S_POD_INFRA_CONTAINER_ID={sandbox_id};K8S_POD_UID={uid}"
+    )
 }
 
 /// The chain for a bridge network: bridge (+ host-local IPAM), portmap (only with ports, or
@@ -74,13 +109,23 @@ pub fn chain(
 
 /// ADD through the chain; returns the endpoint (first IPv4 address of `ifname`).
 pub fn add(name: &str, plugins: &[Value], t: &Target<'_>) -> Result<Endpoint> {
+    add_with(&Runner::ferry(), name, plugins, t)
+}
+
+/// [`add`] with plugins run as `runner` says.
+pub fn add_with(
+    runner: &Runner,
+    name: &str,
+    plugins: &[Value],
+    t: &Target<'_>,
+) -> Result<Endpoint> {
     let mut prev: Option<Value> = None;
     for (i, p) in plugins.iter().enumerate() {
-        match exec("ADD", name, p, prev.as_ref(), t) {
+        match exec(runner, "ADD", name, p, prev.as_ref(), t) {
             Ok(r) => prev = Some(r),
             Err(e) => {
                 // Undo what the plugins before this one did: nothing is left half-attached.
-                let _ = del(name, &plugins[..i], t, prev.as_ref());
+                let _ = del_with(runner, name, &plugins[..i], t, prev.as_ref());
                 return Err(e);
             }
         }
@@ -91,9 +136,20 @@ pub fn add(name: &str, plugins: &[Value], t: &Target<'_>) -> Result<Endpoint> {
 
 /// DEL in reverse order. Every plugin runs even if one fails; the first error is returned.
 pub fn del(name: &str, plugins: &[Value], t: &Target<'_>, prev: Option<&Value>) -> Result<()> {
+    del_with(&Runner::ferry(), name, plugins, t, prev)
+}
+
+/// [`del`] with plugins run as `runner` says.
+pub fn del_with(
+    runner: &Runner,
+    name: &str,
+    plugins: &[Value],
+    t: &Target<'_>,
+    prev: Option<&Value>,
+) -> Result<()> {
     let mut first = None;
     for p in plugins.iter().rev() {
-        if let Err(e) = exec("DEL", name, p, prev, t) {
+        if let Err(e) = exec(runner, "DEL", name, p, prev, t) {
             first.get_or_insert(e);
         }
     }
@@ -103,10 +159,19 @@ pub fn del(name: &str, plugins: &[Value], t: &Target<'_>, prev: Option<&Value>) 
 /// Brings `lo` up in the namespace (the loopback plugin).
 pub fn loopback(t: &Target<'_>) -> Result<()> {
     let lo = Target { ifname: "lo", ..*t };
-    exec("ADD", "lo", &json!({"type": "loopback"}), None, &lo).map(drop)
+    exec(
+        &Runner::ferry(),
+        "ADD",
+        "lo",
+        &json!({"type": "loopback"}),
+        None,
+        &lo,
+    )
+    .map(drop)
 }
 
 fn exec(
+    runner: &Runner,
     cmd: &str,
     name: &str,
     plugin: &Value,
@@ -115,18 +180,18 @@ fn exec(
 ) -> Result<Value> {
     let kind = plugin["type"].as_str().unwrap_or_default().to_string();
     let mut conf = plugin.clone();
-    conf["cniVersion"] = json!(CNI_VERSION);
+    conf["cniVersion"] = json!(runner.version);
     conf["name"] = json!(name);
     if let Some(p) = prev {
         conf["prevResult"] = p.clone();
     }
-    let dir = plugin_dir()?;
-    let mut child = Command::new(Path::new(dir).join(&kind))
+    let mut child = Command::new(runner.plugin(&kind)?)
         .env("CNI_COMMAND", cmd)
         .env("CNI_CONTAINERID", t.container_id)
         .env("CNI_NETNS", t.netns)
         .env("CNI_IFNAME", t.ifname)
-        .env("CNI_PATH", dir)
+        .env("CNI_PATH", runner.path_var())
+        .env("CNI_ARGS", &runner.args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -9,6 +9,7 @@ pub mod error;
 mod names;
 pub use attach::hosts_file;
 pub mod cni;
+pub mod conflist;
 pub mod netns;
 pub mod ports;
 pub mod record;

@@ -8,9 +8,10 @@
 //!    `kill -9` of ferryd, or its restart, leaves the shim and the container running.
 //! 2. `become_subreaper`: orphans under the shim (the container's init once the runtime's
 //!    `create` exits; detached exec processes) are re-parented to it, so it can reap them.
-//! 3. `isolate_mounts`: `unshare(CLONE_NEWNS)`, `/` made recursively *slave* (mounts ferryd
-//!    makes later, e.g. a rootfs, still propagate in; nothing leaks out), and on a hybrid
-//!    cgroup layout whose v2 hierarchy holds controllers, an empty file is bind-mounted over
+//! 3. `isolate_mounts`: `unshare(CLONE_NEWNS)` keeping the host's propagation (mounts ferryd
+//!    makes later, e.g. a rootfs, propagate in; a CRI pod's bidirectional mounts propagate
+//!    out, as the kubelet asks), and on a hybrid cgroup layout whose v2 hierarchy holds
+//!    controllers, the v2 mount is made private and an empty file is bind-mounted over
 //!    `/sys/fs/cgroup/unified/cgroup.controllers`: crun 1.8 refuses such a layout ("cgroups in
 //!    hybrid mode not supported"), and sees "no v2 controllers" through the mask. Every runtime
 //!    the shim runs inherits the namespace. runc works with or without it.
@@ -31,6 +32,8 @@ use crate::error::{Error, Result};
 
 /// The cgroup v2 controller list crun 1.8 checks on a hybrid layout.
 pub const HYBRID_CONTROLLERS: &str = "/sys/fs/cgroup/unified/cgroup.controllers";
+/// The cgroup v2 mount of a hybrid layout.
+const HYBRID_ROOT: &str = "/sys/fs/cgroup/unified";
 
 /// Detach (double fork + setsid). Returns only in the final shim process.
 pub fn daemonize() -> Result<()> {
@@ -81,22 +84,24 @@ pub fn become_subreaper() -> Result<()> {
 /// the mask, for comparison and for testing the runc fallback). Returns what was done.
 pub fn isolate_mounts(state_dir: &Path, mask: bool) -> Result<&'static str> {
     unshare(CloneFlags::CLONE_NEWNS).map_err(Error::sys("unshare(CLONE_NEWNS)"))?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_SLAVE,
-        None::<&str>,
-    )
-    .map_err(Error::sys("make / rslave"))?;
     let has_controllers =
         std::fs::read_to_string(HYBRID_CONTROLLERS).is_ok_and(|s| !s.trim().is_empty());
     if !has_controllers {
-        return Ok("private mount namespace; no cgroup mask needed");
+        return Ok("own mount namespace; no cgroup mask needed");
     }
     if !mask {
-        return Ok("private mount namespace; cgroup mask disabled by --no-cgroup-mask");
+        return Ok("own mount namespace; cgroup mask disabled by --no-cgroup-mask");
     }
+    // Only the mount the mask lands on is made private, so the mask never reaches the host;
+    // the rest keeps its propagation, so a pod's bidirectional (rshared) mounts still reach it.
+    mount(
+        None::<&str>,
+        HYBRID_ROOT,
+        None::<&str>,
+        MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(Error::sys("make the cgroup v2 mount private"))?;
     let empty = state_dir.join(".empty-controllers");
     File::create(&empty).map_err(Error::io("create", &empty))?;
     mount(

@@ -21,6 +21,9 @@ pub enum Error {
     /// The container or process is in the wrong state for the request.
     #[error("conflict: {0}")]
     WrongState(String),
+    /// ReopenLog for a container created without a CRI log path.
+    #[error("container has no CRI log")]
+    NoCriLog,
     /// A request field is malformed (signal, runtime name, process JSON...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -56,6 +56,15 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some(ferry_shim::pod_init::ARG) {
+        return match ferry_shim::pod_init::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ferry-shim pod-init: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let args = Args::parse();
     // The launch's trace context; cleared so the runtime and the container never see it.
     let parent = propagate::take_env_context();

@@ -1,6 +1,7 @@
 //! `ferry.shim.v1` over the domain in [`crate::process`]: each RPC converts the request, calls
 //! one domain method, and converts back; errors go through [`into_status`].
 
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ pub fn into_status(e: Error) -> Status {
     let code = match &e {
         Error::NoSuchContainer(_) | Error::NoSuchExec(_) => tonic::Code::NotFound,
         Error::AlreadyCreated(_) | Error::ExecExists(_) => tonic::Code::AlreadyExists,
-        Error::WrongState(_) => tonic::Code::FailedPrecondition,
+        Error::WrongState(_) | Error::NoCriLog => tonic::Code::FailedPrecondition,
         Error::InvalidArgument(_) => tonic::Code::InvalidArgument,
         Error::RuntimeSpawn { .. }
         | Error::RuntimeFailed { .. }
@@ -93,6 +94,19 @@ fn window(rows: u32, cols: u32) -> Result<(u16, u16), Status> {
     }
 }
 
+/// Create's `cri_log_path`: empty for none. A relative path would land wherever the shim's
+/// working directory is, so it is refused.
+fn cri_log_path(p: String) -> Result<Option<PathBuf>, Status> {
+    match PathBuf::from(p) {
+        p if p.as_os_str().is_empty() => Ok(None),
+        p if p.is_absolute() => Ok(Some(p)),
+        p => Err(Status::invalid_argument(format!(
+            "cri_log_path {} is not absolute",
+            p.display()
+        ))),
+    }
+}
+
 fn wait_response(e: Exit) -> pb::WaitResponse {
     pb::WaitResponse {
         exit_code: e.exit_code,
@@ -146,6 +160,7 @@ impl pb::shim_server::Shim for ShimService {
             runtime,
             log_max_size: r.log_max_size,
             log_max_file: r.log_max_file,
+            cri_log: cri_log_path(r.cri_log_path)?,
         };
         let c = self.shim.create(&r.id, opts).await.map_err(into_status);
         trim_heap();
@@ -366,6 +381,16 @@ impl pb::shim_server::Shim for ShimService {
         }))
     }
 
+    async fn reopen_log(
+        &self,
+        _req: Request<pb::ReopenLogRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        // The request names no container: the shim has one, and "" is taken to mean it.
+        let c = self.shim.container("").await.map_err(into_status)?;
+        c.reopen_log().map_err(into_status)?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
     async fn shutdown(
         &self,
         req: Request<pb::ShutdownRequest>,
@@ -432,5 +457,24 @@ mod tests {
         assert!(signal(65).is_err());
         assert!(window(70_000, 80).is_err());
         assert_eq!(window(24, 80).unwrap(), (24, 80));
+    }
+
+    #[test]
+    fn cri_log_paths() {
+        assert_eq!(cri_log_path(String::new()).unwrap(), None);
+        assert_eq!(
+            cri_log_path("/var/log/pods/p/c/0.log".into()).unwrap(),
+            Some(PathBuf::from("/var/log/pods/p/c/0.log"))
+        );
+        let e = cri_log_path("c/0.log".into()).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert_eq!(
+            into_status(Error::NoCriLog).message(),
+            "container has no CRI log"
+        );
+        assert_eq!(
+            into_status(Error::NoCriLog).code(),
+            tonic::Code::FailedPrecondition
+        );
     }
 }

@@ -44,6 +44,11 @@ async fn echo_hello(rt: &'static str) {
     assert_eq!(exit["exit_code"], 0);
     assert_eq!(exit["pid"], created.pid);
 
+    // Created without a CRI log: ReopenLog has nothing to reopen.
+    let e = c.reopen_log(pb::ReopenLogRequest {}).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert_eq!(e.message(), "container has no CRI log");
+
     // A second Create is refused; Shutdown before Delete too.
     let e = c.create(f.create_request(false, false)).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::AlreadyExists);
@@ -296,7 +301,10 @@ async fn attach_delayed_output_and_stdin(rt: &'static str) {
 async fn terminal(rt: &'static str) {
     let f = Fixture::new("tty", rt, &["sh", "-c", "stty size; cat"], true);
     let mut c = f.client().await;
-    let created = c.create(f.create_request(true, true)).await.unwrap();
+    let mut req = f.create_request(true, true);
+    let cri_log = f.dir.path().join("cri/0.log");
+    req.cri_log_path = cri_log.display().to_string();
+    let created = c.create(req).await.unwrap();
     assert!(created.into_inner().pid > 0);
     c.resize_pty(pb::ResizePtyRequest {
         id: f.id.clone(),
@@ -359,6 +367,8 @@ async fn terminal(rt: &'static str) {
     assert!(text.contains("30 100\r\n"), "{text:?}");
     assert_eq!(wait(&mut c, &f.id, "").await, 0);
     assert_eq!(f.log_entries()[0]["log"], "30 100\r\n");
+    // A terminal has one stream, stdout; only the `\n` ends the line, the tty's `\r` is content.
+    assert_eq!(cri_entries(&cri_log)[0], "stdout F 30 100\r");
     f.teardown(&mut c).await;
 }
 
@@ -410,6 +420,77 @@ both_runtimes!(
     terminal,
     reconnect,
 );
+
+/// Lines of a CRI log with the time stamp cut off ("stdout F one"), after checking its shape.
+fn cri_entries(path: &std::path::Path) -> Vec<String> {
+    let text = String::from_utf8(std::fs::read(path).unwrap()).unwrap();
+    // Not `lines()`: it would eat a `\r` that is content.
+    text.split_terminator('\n')
+        .map(|l| {
+            let (time, rest) = l.split_once(' ').unwrap();
+            chrono::DateTime::parse_from_rfc3339(time).unwrap();
+            assert!(time.ends_with('Z') && time.len() == 30, "{l:?}");
+            rest.to_string()
+        })
+        .collect()
+}
+
+/// Wait up to 10 s for `path` to hold `n` lines.
+async fn wait_lines(path: &std::path::Path, n: usize) {
+    for _ in 0..200 {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{} never held {n} lines", path.display());
+}
+
+/// The CRI log as kubelet drives it: a file in a directory that does not exist yet, both
+/// streams, a last line without a newline, and a rotation (rename, ReopenLog) mid-run; the
+/// json-file log keeps everything. The runtime plays no part in logging, so crun alone.
+#[tokio::test]
+async fn cri_log_and_reopen() {
+    let script = "echo one; echo two >&2; while [ ! -e /tmp/go ]; do sleep 0.05; done; \
+                  echo three; printf tail";
+    let f = Fixture::new("cri", "crun", &["sh", "-c", script], false);
+    let path = f.dir.path().join("pods/ns_pod_uid/ctr/0.log");
+    let mut c = f.client().await;
+    let mut req = f.create_request(false, false);
+    req.cri_log_path = "relative/0.log".into();
+    let e = c.create(req.clone()).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    req.cri_log_path = path.display().to_string();
+    c.create(req).await.unwrap();
+    let e = c.reopen_log(pb::ReopenLogRequest {}).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("container is not running"), "{e:?}");
+    c.start(pb::StartRequest { id: f.id.clone() })
+        .await
+        .unwrap();
+
+    wait_lines(&path, 2).await;
+    let rotated = path.with_extension("log.20260101-000000");
+    std::fs::rename(&path, &rotated).unwrap();
+    c.reopen_log(pb::ReopenLogRequest {}).await.unwrap();
+    assert!(path.exists(), "reopen did not create a new file");
+    std::fs::write(f.bundle.join("rootfs/tmp/go"), b"").unwrap();
+    assert_eq!(wait(&mut c, &f.id, "").await, 0);
+
+    // Two pipes, two pumps: stdout and stderr may land in either order.
+    let mut old = cri_entries(&rotated);
+    old.sort();
+    assert_eq!(old, ["stderr F two", "stdout F one"]);
+    assert_eq!(cri_entries(&path), ["stdout F three", "stdout P tail"]);
+    let json: Vec<_> = f.log_entries().iter().map(|e| e["log"].clone()).collect();
+    assert_eq!(json.len(), 4, "{json:?}");
+    assert_eq!(json[3], "tail");
+
+    let e = c.reopen_log(pb::ReopenLogRequest {}).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    f.teardown(&mut c).await;
+}
 
 /// A peer whose uid is neither 0 nor the shim's is disconnected before any HTTP/2 byte (its write
 /// may even hit a closed socket, which counts as refused); root

@@ -7,7 +7,9 @@
 
 use clap::Args;
 use ferry_proto::build_info;
-use ferry_proto::system::v1::{system_client::SystemClient, InfoRequest, InfoResponse};
+use ferry_proto::system::v1::{
+    system_client::SystemClient, InfoRequest, InfoResponse, RegistryMirror,
+};
 use serde_json::{json, Map, Value};
 
 use crate::render::bytes_size;
@@ -82,7 +84,7 @@ fn server_text(i: &InfoResponse) -> String {
         format!("Debug Mode: {}", i.debug),
     ]);
     list(&mut lines, "Insecure Registries", &i.insecure_registries);
-    list(&mut lines, "Registry Mirrors", &i.registry_mirrors);
+    list(&mut lines, "Registry Mirrors", &mirror_lines(i));
     lines.push(format!("Live Restore Enabled: {}", i.live_restore_enabled));
     let mut out = String::from("Server:\n");
     for l in lines {
@@ -98,6 +100,34 @@ fn list(lines: &mut Vec<String>, title: &str, items: &[String]) {
     }
     lines.push(format!("{title}:"));
     lines.extend(items.iter().map(|s| format!(" {s}")));
+}
+
+/// Docker Hub's mirrors as Docker prints them (bare URLs), another registry's as the flag names
+/// them (`registry.k8s.io=http://…`), in flag order. A ferryd older than per-registry mirrors
+/// sends only Docker Hub's.
+fn mirror_lines(i: &InfoResponse) -> Vec<String> {
+    if i.mirrors.is_empty() {
+        return i.registry_mirrors.clone();
+    }
+    let line = |m: &RegistryMirror| match m.registry.as_str() {
+        "docker.io" => m.url.clone(),
+        registry => format!("{registry}={}", m.url),
+    };
+    i.mirrors.iter().map(line).collect()
+}
+
+/// Docker's `RegistryConfig.IndexConfigs`: per registry with mirrors, its name and mirrors.
+fn index_configs(i: &InfoResponse) -> Map<String, Value> {
+    let mut configs = Map::new();
+    for m in &i.mirrors {
+        let entry = configs.entry(m.registry.clone()).or_insert_with(
+            || json!({"Name": m.registry, "Mirrors": [], "Official": m.registry == "docker.io"}),
+        );
+        if let Some(Value::Array(urls)) = entry.get_mut("Mirrors") {
+            urls.push(Value::String(m.url.clone()));
+        }
+    }
+    configs
 }
 
 fn runtime_names(i: &InfoResponse) -> Vec<&str> {
@@ -143,6 +173,7 @@ fn document(i: &InfoResponse, debug: bool) -> Value {
         "RegistryConfig": {
             "InsecureRegistryCIDRs": i.insecure_registries,
             "Mirrors": i.registry_mirrors,
+            "IndexConfigs": index_configs(i),
         },
         "ClientInfo": {"Debug": debug, "Version": build_info::VERSION, "Context": "default"},
     })
@@ -190,6 +221,7 @@ mod tests {
             insecure_registries: vec!["::1/128".into(), "127.0.0.0/8".into()],
             registry_mirrors: vec![],
             live_restore_enabled: true,
+            mirrors: vec![],
         }
     }
 
@@ -229,6 +261,47 @@ mod tests {
         assert!(
             text.contains("\n Registry Mirrors:\n  http://mirror.local:5000\n Live Restore"),
             "{text}"
+        );
+        i.mirrors = vec![
+            mirror("docker.io", "http://mirror.local:5000"),
+            mirror("registry.k8s.io", "http://127.0.0.1:5001"),
+        ];
+        let text = server_text(&i);
+        assert!(
+            text.contains(
+                "\n Registry Mirrors:\n  http://mirror.local:5000\n  \
+                 registry.k8s.io=http://127.0.0.1:5001\n Live Restore"
+            ),
+            "{text}"
+        );
+    }
+
+    fn mirror(registry: &str, url: &str) -> RegistryMirror {
+        RegistryMirror {
+            registry: registry.into(),
+            url: url.into(),
+        }
+    }
+
+    #[test]
+    fn templates_see_each_registrys_mirrors_in_index_configs() {
+        let mut i = server();
+        i.registry_mirrors = vec!["http://hub.lan".into()];
+        i.mirrors = vec![
+            mirror("docker.io", "http://hub.lan"),
+            mirror("gcr.io", "http://a.lan"),
+            mirror("gcr.io", "https://b.lan"),
+        ];
+        let doc = document(&i, false);
+        let one = |f: &str| render_one(f, &doc).expect(f);
+        assert_eq!(one("{{.RegistryConfig.Mirrors}}"), "[http://hub.lan]\n");
+        assert_eq!(
+            one("{{index .RegistryConfig.IndexConfigs \"gcr.io\" \"Mirrors\"}}"),
+            "[http://a.lan https://b.lan]\n"
+        );
+        assert_eq!(
+            one("{{index .RegistryConfig.IndexConfigs \"docker.io\" \"Official\"}}"),
+            "true\n"
         );
     }
 

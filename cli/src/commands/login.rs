@@ -2,6 +2,10 @@
 //! the CLI keeps them where Docker does (`$DOCKER_CONFIG/config.json`, else
 //! `~/.docker/config.json`, `auths[server].auth` = base64("user:password"), mode 0600), so
 //! pulls and pushes by ferryd (which reads the same file) and by docker both use them.
+//! When the file names a credential helper for the server (`credHelpers[server]`, else
+//! `credsStore`), the secret goes to `docker-credential-<name> store` instead (`erase` on
+//! logout) and `auths[server]` is left empty, as Docker's native store does: ferryd then
+//! asks that helper, so the two must agree.
 
 use std::io::{IsTerminal, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -49,7 +53,17 @@ pub(crate) async fn login(host: &str, args: LoginArgs) -> anyhow::Result<i32> {
     };
     client.login(req).await?;
     let path = config_path()?;
-    store(&path, &server, &username, &password)?;
+    match helper_for(&read_config(&path)?, &server) {
+        Some(helper) => {
+            let secret = serde_json::json!({
+                "ServerURL": server, "Username": username, "Secret": password,
+            });
+            run_helper(&helper, "store", &secret.to_string())
+                .context("Error saving credentials")?;
+            store(&path, &server, None)?;
+        }
+        None => store(&path, &server, Some((&username, &password)))?,
+    }
     println!("Login Succeeded");
     Ok(0)
 }
@@ -57,7 +71,12 @@ pub(crate) async fn login(host: &str, args: LoginArgs) -> anyhow::Result<i32> {
 pub(crate) async fn logout(args: LogoutArgs) -> anyhow::Result<i32> {
     let server = server_key(args.server.as_deref());
     let path = config_path()?;
-    if remove(&path, &server)? {
+    let erased = match helper_for(&read_config(&path)?, &server) {
+        // A helper that holds nothing for the server says so by failing: not an error here.
+        Some(helper) => run_helper(&helper, "erase", &server).is_ok(),
+        None => false,
+    };
+    if remove(&path, &server)? || erased {
         println!("Removing login credentials for {server}");
     } else {
         println!("Not logged in to {server}");
@@ -151,8 +170,45 @@ fn read_config(path: &Path) -> anyhow::Result<Map<String, Value>> {
     }
 }
 
-/// Sets `auths[server].auth`, keeping every other key of the file as it was.
-fn store(path: &Path, server: &str, username: &str, password: &str) -> anyhow::Result<()> {
+/// The helper that keeps `server`'s secret (Docker's `getConfiguredCredentialStore`).
+fn helper_for(config: &Map<String, Value>, server: &str) -> Option<String> {
+    let named = config
+        .get("credHelpers")
+        .and_then(|h| h.get(server))
+        .or_else(|| config.get("credsStore"));
+    named
+        .and_then(Value::as_str)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+}
+
+/// `docker-credential-<helper> <verb>` with `input` on stdin; its output when it succeeds.
+fn run_helper(helper: &str, verb: &str, input: &str) -> anyhow::Result<String> {
+    use std::process::{Command, Stdio};
+    let program = format!("docker-credential-{helper}");
+    let mut child = Command::new(&program)
+        .arg(verb)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {program}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading is judged by its status, not by EPIPE.
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    let out = child.wait_with_output()?;
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        anyhow::bail!("{program} {verb}: {}: {said}{}", out.status, err.trim());
+    }
+    Ok(said)
+}
+
+/// Sets `auths[server]` (`auth` = base64 of user:password, or empty when a helper keeps the
+/// secret), keeping every other key of the file as it was.
+fn store(path: &Path, server: &str, secret: Option<(&str, &str)>) -> anyhow::Result<()> {
     let mut config = read_config(path)?;
     let auths = config
         .entry("auths")
@@ -160,9 +216,15 @@ fn store(path: &Path, server: &str, username: &str, password: &str) -> anyhow::R
     if !auths.is_object() {
         *auths = Value::Object(Map::new());
     }
-    let auth = base64(format!("{username}:{password}").as_bytes());
+    let entry = match secret {
+        Some((username, password)) => {
+            let auth = base64(format!("{username}:{password}").as_bytes());
+            serde_json::json!({ "auth": auth })
+        }
+        None => serde_json::json!({}),
+    };
     if let Value::Object(auths) = auths {
-        auths.insert(server.to_string(), serde_json::json!({ "auth": auth }));
+        auths.insert(server.to_string(), entry);
     }
     write_config(path, &config)
 }
@@ -293,7 +355,7 @@ mod tests {
             r#"{"credsStore":"x","auths":{"other":{"auth":"b3RoZXI="}}}"#,
         )
         .unwrap();
-        store(&path, "h:1", "alice", "pw").unwrap();
+        store(&path, "h:1", Some(("alice", "pw"))).unwrap();
         let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(v["credsStore"], "x");
         assert_eq!(v["auths"]["other"]["auth"], "b3RoZXI=");
@@ -305,6 +367,23 @@ mod tests {
         let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(v["auths"]["other"]["auth"], "b3RoZXI=");
         assert!(v["auths"].get("h:1").is_none());
+        store(&path, "h:2", None).unwrap();
+        let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(v["auths"]["h:2"], serde_json::json!({}));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_servers_helper_is_its_cred_helper_else_the_creds_store() {
+        let config = |json: &str| match serde_json::from_str(json).unwrap() {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        };
+        let c = config(r#"{"credsStore":"desktop","credHelpers":{"gcr.io":"gcloud"}}"#);
+        assert_eq!(helper_for(&c, "gcr.io").as_deref(), Some("gcloud"));
+        assert_eq!(helper_for(&c, "h:1").as_deref(), Some("desktop"));
+        let c = config(r#"{"credHelpers":{"gcr.io":"gcloud"},"auths":{}}"#);
+        assert_eq!(helper_for(&c, "h:1"), None);
+        assert_eq!(helper_for(&config(r#"{"credsStore":""}"#), "h:1"), None);
     }
 }

@@ -111,6 +111,7 @@ async fn drive(
         stdin: false,
         log_max_size: rec.config.log_max_size,
         log_max_file: rec.config.log_max_file,
+        cri_log: None,
     };
     if let Err(e) = shim.create(&opts).await {
         let msg = e.runtime_message();

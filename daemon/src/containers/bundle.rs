@@ -123,12 +123,19 @@ pub(crate) fn write_bundle(
     } else {
         rec.config.hostname.clone()
     };
-    let extra = paths.write_etc_files(&hostname)?;
+    let pod = rec.config.pod.as_ref();
+    let extra = match pod {
+        Some(p) => p.etc_files.clone(),
+        None => paths.write_etc_files(&hostname)?,
+    };
     let mut run = run_config(&rec.config, &rec.id, &extra, &paths.netns)?;
     run.mounts = mounts(&rec.config, volumes, &paths.rootfs())?;
     let workdir = spec::resolve_workdir(image, &run)?;
     mkdir_in_root(&paths.rootfs(), &workdir)?;
-    let spec = spec::build_spec(image, &run, &paths.rootfs(), &rec.id)?;
+    let mut spec = spec::build_spec(image, &run, &paths.rootfs(), &rec.id)?;
+    if let Some(p) = pod {
+        spec::pod::apply(&mut spec, &p.spec, rec.config.privileged)?;
+    }
     let path = paths.bundle.join("config.json");
     let json =
         serde_json::to_vec_pretty(&spec).map_err(|e| Error::InvalidArgument(e.to_string()))?;

@@ -39,6 +39,13 @@ impl ExecSession {
         let _ = self.client.delete_exec(&self.exec_id).await;
         Ok(w.exit_code)
     }
+
+    /// SIGKILLs the process (a deadline passed) and forgets it once it has exited.
+    pub async fn kill(self) {
+        let _ = self.client.kill_exec(&self.exec_id, libc::SIGKILL).await;
+        let _ = self.client.wait(&self.exec_id).await;
+        let _ = self.client.delete_exec(&self.exec_id).await;
+    }
 }
 
 impl Containers {

@@ -55,7 +55,7 @@ fn inspect_json(c: &ContainerRecord, paths: &Paths) -> Value {
             "Running": matches!(c.state, State::Running | State::Paused),
             "Paused": c.state == State::Paused,
             "Restarting": c.state == State::Restarting,
-            "OOMKilled": false,
+            "OOMKilled": c.oom_killed,
             "Dead": c.state == State::Dead,
             "Pid": c.pid,
             "ExitCode": c.exit_code,

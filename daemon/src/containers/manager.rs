@@ -270,6 +270,7 @@ impl Containers {
             stdin: rec.config.open_stdin,
             log_max_size: rec.config.log_max_size,
             log_max_file: rec.config.log_max_file,
+            cri_log: rec.config.pod.as_ref().and_then(|p| p.log_path.as_deref()),
         };
         let created = match client.create(&opts).await {
             Ok(c) => c,
@@ -292,6 +293,7 @@ impl Containers {
         rec.pid = created.pid;
         rec.runtime_used = created.runtime_used;
         rec.started_at = Some(now());
+        rec.oom_killed = false;
         rec.finished_at = None;
         rec.error.clear();
         self.save(rec)?;
@@ -369,6 +371,31 @@ impl Containers {
         }
     }
 
+    /// The ferry-shim binary (it also serves as a pod's PID-namespace init).
+    pub fn shim_binary(&self) -> &std::path::Path {
+        &self.launcher.binary
+    }
+
+    /// Records a pod container's new resources (UpdateContainerResources, after the cgroup
+    /// took them), under its lock.
+    pub async fn update_pod_resources(
+        &self,
+        id: &str,
+        resources: super::spec::pod::PodResources,
+    ) -> Result<()> {
+        let _g = self.lock(id).await;
+        let mut rec = self.get(id)?;
+        if let Some(p) = rec.config.pod.as_mut() {
+            p.spec.resources = resources;
+        }
+        self.save(&rec)
+    }
+
+    /// The shim of a live container, for the CRI's log reopen.
+    pub async fn shim_of(&self, rec: &ContainerRecord) -> Result<Shim> {
+        self.shim(rec).await
+    }
+
     /// SIGTERM (or the image's stop signal), then SIGKILL after `timeout`.
     pub async fn stop(self: &Arc<Self>, query: &str, timeout: Option<i32>) -> Result<()> {
         let rec = self.get(query)?;
@@ -442,8 +469,12 @@ impl Containers {
         if rec.state == State::Paused && sig == libc::SIGKILL {
             let _ = client.resume().await;
         }
-        client.kill(sig, all).await?;
-        Ok(true)
+        match client.kill(sig, all).await {
+            // It exited between our read and the kill: the monitor records the exit.
+            Err(Error::Shim(s)) if s.code() == tonic::Code::FailedPrecondition => Ok(false),
+            Err(e) => Err(e),
+            Ok(()) => Ok(true),
+        }
     }
 
     /// Waits until the container is not running; false on timeout.

@@ -14,6 +14,7 @@ pub mod manager;
 pub mod monitor;
 pub mod names;
 mod networking;
+pub mod pod;
 pub mod record;
 pub mod rootfs;
 pub mod signals;

@@ -50,6 +50,7 @@ impl Containers {
         let Some(mut rec) = self.table.get(id)? else {
             return Ok(());
         };
+        rec.oom_killed = exit.is_some() && self.oom_killed(&rec);
         if let Some(c) = client.or_else(|| self.shims_take(id)) {
             c.retire().await;
         }
@@ -105,7 +106,7 @@ impl Containers {
     async fn kill_orphan(&self, rec: &super::record::ContainerRecord) {
         let pid = rec.pid as i32;
         let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-        if pid > 0 && cgroup.contains(&format!("/ferry/{}", rec.id)) {
+        if pid > 0 && cgroup.contains(&rec.cgroup_rel().display().to_string()) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
@@ -148,8 +149,9 @@ impl Containers {
     }
 
     /// Re-adopts containers after a ferryd restart; sweeps what dead containers left in the
-    /// network and makes sure the default network exists.
-    pub async fn recover(self: &Arc<Self>) -> Result<()> {
+    /// network (but the namespaces of `keep`: ready pod sandboxes) and makes sure the default
+    /// network exists.
+    pub async fn recover(self: &Arc<Self>, keep: Vec<String>) -> Result<()> {
         self.recover_shims().await?;
         let live = self
             .table
@@ -157,6 +159,7 @@ impl Containers {
             .into_iter()
             .filter(|c| c.state.is_live())
             .map(|c| c.id)
+            .chain(keep)
             .collect();
         let nets = Arc::clone(&self.networks);
         let made = tokio::task::spawn_blocking(move || {

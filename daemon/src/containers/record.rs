@@ -128,6 +128,9 @@ pub struct ContainerConfig {
     /// `-P`: publish every EXPOSEd port.
     #[serde(default)]
     pub publish_all: bool,
+    /// Set for a container of a CRI pod (absent for the CLI's).
+    #[serde(default)]
+    pub pod: Option<super::pod::PodMember>,
 }
 
 /// The OCI runtimes a container may name; the first is the default (Debian ships both).
@@ -194,12 +197,29 @@ pub struct ContainerRecord {
     pub runtime_used: String,
     /// Why the container is dead, or why its last start failed.
     pub error: String,
+    /// The kernel's OOM killer struck during the last run (Docker's State.OOMKilled, the CRI's
+    /// OOMKilled reason).
+    #[serde(default)]
+    pub oom_killed: bool,
     /// Namespace, addresses and bound ports while it runs on a bridge network.
     #[serde(default)]
     pub net: Option<ferry_network::NetState>,
 }
 
 impl ContainerRecord {
+    /// The container's cgroup under each controller's root: `/ferry/<id>`, or
+    /// `<cgroup_parent>/<id>` for a pod's container whose pod names a parent.
+    pub fn cgroup_rel(&self) -> std::path::PathBuf {
+        let parent = self
+            .config
+            .pod
+            .as_ref()
+            .map(|p| p.spec.cgroup_parent.as_str())
+            .filter(|p| !p.is_empty())
+            .unwrap_or("/ferry");
+        std::path::Path::new(parent).join(&self.id)
+    }
+
     /// A record as `create` makes it: created, never run.
     pub fn new(id: String, name: String, config: ContainerConfig, image_id: String) -> Self {
         ContainerRecord {
@@ -219,6 +239,7 @@ impl ContainerRecord {
             stopped_by_user: false,
             runtime_used: String::new(),
             error: String::new(),
+            oom_killed: false,
             net: None,
         }
     }

@@ -138,7 +138,7 @@ impl Paths {
 }
 
 /// The host's resolv.conf minus loopback resolvers (they would point into the container).
-fn host_resolv_conf() -> String {
+pub(crate) fn host_resolv_conf() -> String {
     let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     host.lines()
         .filter(|l| {

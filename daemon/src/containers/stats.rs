@@ -48,6 +48,17 @@ pub struct StatsEntry {
     pub pids: u64,
 }
 
+/// A container's counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Cumulative CPU time, ns.
+    pub cpu_ns: u64,
+    pub mem_usage: u64,
+    pub pids: u64,
+    pub net_rx: u64,
+    pub net_tx: u64,
+}
+
 /// Which containers, and whether to keep going.
 #[derive(Debug, Clone, Default)]
 pub struct StatsQuery {
@@ -124,6 +135,28 @@ impl Containers {
                 () = tx.closed() => return Ok(()),
             }
         }
+    }
+
+    /// One reading of a container's cumulative CPU time, memory and pids (the CRI's stats).
+    pub async fn usage(&self, rec: &ContainerRecord) -> Result<Usage> {
+        let host = HostFs::default();
+        let (s,) = {
+            let all = sample_all(&host, std::slice::from_ref(rec)).await?;
+            (all.into_iter().next().map(|(_, s)| s).unwrap_or_default(),)
+        };
+        Ok(Usage {
+            cpu_ns: s.cpu_ns,
+            mem_usage: s.mem_usage,
+            pids: s.pids,
+            net_rx: s.net_rx,
+            net_tx: s.net_tx,
+        })
+    }
+
+    /// Whether the OOM killer struck in the container's cgroup; read at its exit, before the
+    /// runtime's delete removes the cgroup.
+    pub fn oom_killed(&self, rec: &ContainerRecord) -> bool {
+        Cgroup::new(&HostFs::default().cgroup, &rec.cgroup_rel()).oom_kills() > 0
     }
 
     /// The containers of this round (a removed one simply drops out of a stream).
@@ -206,7 +239,7 @@ fn sample(host: &HostFs, c: &ContainerRecord, system_ns: u64) -> Sample {
         };
     }
     let mem_total = mem_total(host);
-    let cg = Cgroup::new(&host.cgroup, &c.id);
+    let cg = Cgroup::new(&host.cgroup, &c.cgroup_rel());
     let (block_read, block_write) = cg.block_io();
     let (net_rx, net_tx) = match c.config.network.as_str() {
         "host" => (0, 0),
@@ -237,10 +270,10 @@ struct Cgroup {
 }
 
 impl Cgroup {
-    fn new(root: &Path, id: &str) -> Self {
+    fn new(root: &Path, rel: &Path) -> Self {
         Cgroup {
             root: root.to_path_buf(),
-            rel: Path::new("ferry").join(id),
+            rel: rel.strip_prefix("/").unwrap_or(rel).to_path_buf(),
         }
     }
 
@@ -303,6 +336,22 @@ impl Cgroup {
             .parse::<u64>()
             .ok()
             .filter(|l| *l < UNLIMITED && *l > 0)
+    }
+
+    /// How many processes the kernel's OOM killer took in this cgroup (`oom_kill` in v1's
+    /// memory.oom_control, v2's memory.events).
+    fn oom_kills(&self) -> u64 {
+        self.first(&[
+            ("memory", "memory.oom_control"),
+            ("unified", "memory.events"),
+            ("", "memory.events"),
+        ])
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("oom_kill "))
+                .map(number)
+        })
+        .unwrap_or(0)
     }
 
     fn pids(&self) -> u64 {

@@ -17,6 +17,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ferry_image_service::distribution::Mirror;
 use ferry_image_service::images::ImageRecord;
 use ferry_image_service::store::Store;
 use ferry_proto::build_info;
@@ -41,7 +42,8 @@ pub struct Settings {
     pub debug: bool,
     /// `--insecure-registry` values.
     pub insecure_registries: Vec<String>,
-    pub registry_mirrors: Vec<String>,
+    /// `--registry-mirror` values, in flag order.
+    pub registry_mirrors: Vec<Mirror>,
     /// From [`engine_id::load_or_create`].
     pub engine_id: String,
 }
@@ -51,6 +53,12 @@ impl Settings {
     pub fn insecure_registries(&self) -> Vec<String> {
         let loopback = LOOPBACK_REGISTRIES.iter().map(|s| s.to_string());
         loopback.chain(self.insecure_registries.clone()).collect()
+    }
+
+    /// Docker Hub's mirrors' URLs (Docker's `RegistryConfig.Mirrors`).
+    pub fn docker_hub_mirrors(&self) -> Vec<String> {
+        let hub = self.registry_mirrors.iter().filter(|m| m.is_docker_hub());
+        hub.map(|m| m.url.clone()).collect()
     }
 }
 
@@ -217,6 +225,19 @@ mod tests {
             s.insecure_registries(),
             ["::1/128", "127.0.0.0/8", "reg.local:5000"]
         );
+    }
+
+    #[test]
+    fn docker_hubs_mirrors_are_the_bare_urls() {
+        let flags = [
+            "http://hub.lan:5000",
+            "registry.k8s.io=http://127.0.0.1:5001",
+        ];
+        let s = Settings {
+            registry_mirrors: flags.iter().map(|f| Mirror::parse(f).unwrap()).collect(),
+            ..Default::default()
+        };
+        assert_eq!(s.docker_hub_mirrors(), ["http://hub.lan:5000"]);
     }
 
     #[tokio::test]

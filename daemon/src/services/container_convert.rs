@@ -50,6 +50,7 @@ pub(super) fn config(c: pb::ContainerConfig) -> Result<ContainerConfig> {
         log_max_file: c.log_max_file,
         publish: c.publish,
         publish_all: c.publish_all,
+        pod: None,
     })
 }
 

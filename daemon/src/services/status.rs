@@ -30,6 +30,7 @@ pub fn code_of(err: &Error) -> Code {
         }
         Error::ShuttingDown => Code::Unavailable,
         Error::NoSpace { .. } => Code::ResourceExhausted,
+        Error::DeadlineExceeded(_) => Code::DeadlineExceeded,
     }
 }
 
@@ -67,6 +68,8 @@ fn spec_code(s: &S) -> Code {
         | S::InvalidMount { .. }
         | S::InvalidWorkdir { .. }
         | S::InvalidResource { .. }
+        | S::InvalidSeccomp { .. }
+        | S::InvalidDevice { .. }
         | S::InitNotConfigured => Code::InvalidArgument,
         S::Io { .. } | S::Oci(_) => Code::Internal,
     }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use ferry_image_service::distribution::Mirror;
 use ferry_image_service::services::convert::disk_usage_images;
 use ferry_image_service::store::Store;
 use ferry_proto::system::v1 as pb;
@@ -72,6 +73,13 @@ fn runtimes(rs: Vec<info::Runtime>) -> Vec<pb::Runtime> {
         .collect()
 }
 
+fn mirror(m: &Mirror) -> pb::RegistryMirror {
+    pb::RegistryMirror {
+        registry: m.registry.clone(),
+        url: m.url.clone(),
+    }
+}
+
 fn version(v: Version) -> pb::VersionResponse {
     pb::VersionResponse {
         version: v.version.into(),
@@ -112,7 +120,8 @@ fn info_response(i: Info) -> pb::InfoResponse {
         root_dir: i.settings.data_root.display().to_string(),
         debug: i.settings.debug,
         insecure_registries: i.settings.insecure_registries(),
-        registry_mirrors: i.settings.registry_mirrors,
+        registry_mirrors: i.settings.docker_hub_mirrors(),
+        mirrors: i.settings.registry_mirrors.iter().map(mirror).collect(),
         live_restore_enabled: true,
     }
 }

@@ -40,6 +40,8 @@ pub struct CreateOptions<'a> {
     pub stdin: bool,
     pub log_max_size: u64,
     pub log_max_file: u32,
+    /// Where the shim also writes the CRI-format log kubelet reads (absolute); `None`: no CRI log.
+    pub cri_log: Option<&'a Path>,
 }
 
 /// A process's output from the shim, and the sender of its input (dropping the sender closes
@@ -83,6 +85,10 @@ impl Shim {
             runtime: o.runtime.to_string(),
             log_max_size: o.log_max_size,
             log_max_file: o.log_max_file,
+            cri_log_path: o
+                .cri_log
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
         };
         let r = self
             .raw()
@@ -119,11 +125,20 @@ impl Shim {
 
     /// Signals the main process (`all`: every process of the container).
     pub async fn kill(&self, signal: i32, all: bool) -> Result<()> {
+        self.signal(signal, all, String::new()).await
+    }
+
+    /// Signals one exec process.
+    pub async fn kill_exec(&self, exec_id: &str, signal: i32) -> Result<()> {
+        self.signal(signal, false, exec_id.to_string()).await
+    }
+
+    async fn signal(&self, signal: i32, all: bool, exec_id: String) -> Result<()> {
         let req = pb::KillRequest {
             id: self.id.clone(),
             signal: signal as u32,
             all,
-            exec_id: String::new(),
+            exec_id,
         };
         self.raw().kill(req).await.map_err(Error::Shim)?;
         Ok(())
@@ -229,6 +244,14 @@ impl Shim {
             .map_err(Error::Shim)?
             .into_inner();
         Ok(ShimAttach { output, input: tx })
+    }
+
+    /// Makes the shim close the CRI log and open a new file at its path, after kubelet rotated
+    /// it. FailedPrecondition when the container has no CRI log or is not running.
+    pub async fn reopen_log(&self) -> Result<()> {
+        let req = pb::ReopenLogRequest {};
+        self.raw().reopen_log(req).await.map_err(Error::Shim)?;
+        Ok(())
     }
 
     /// Deletes an exec process's state once it has been waited for.

@@ -256,6 +256,7 @@ mod tests {
             max_retries: 0,
             retry_backoff: Duration::from_millis(1),
             mirrors: Vec::new(),
+            rate_floor: Default::default(),
         })
         .unwrap();
         let mut cfg = Config::new(data, exec);

@@ -1,41 +1,58 @@
 //! Resumable blob download.
 //!
-//! Layers are large and connections drop. Each (re)open asks oci-client for
-//! `Range: bytes=<received>-` via `pull_blob_stream_partial`; a server that
-//! ignores the range (200 instead of 206) has its first `<received>` bytes
-//! skipped here. Failures without progress are retried `max_retries` times
-//! with exponential backoff, and reported to the caller as
-//! [`BlobChunk::Retrying`] so the UI can show them.
+//! Layers are large and connections drop. Each (re)open is a GET with
+//! `Range: bytes=<received>-` (through `transport.rs`, which answers challenges); a server
+//! that ignores the range (200 instead of 206) has its first `<received>` bytes
+//! skipped here. Failures are retried `max_retries` times with exponential backoff, and
+//! reported to the caller as [`BlobChunk::Retrying`] so the UI can show them; a connection
+//! that brought a rate window's worth of bytes ([`RateFloor::healthy_progress`]) starts the
+//! count again, a drip's few bytes do not.
 //!
-//! When the server ignores the range, oci-client hands back a verifying
-//! stream (`BlobResponse::Full`); that is the only case where the bytes get
-//! hashed twice, and the only case where a digest error can come out of the
-//! body — it is reported as [`DistributionError::DigestMismatch`].
+//! Two bounds end a connection (and so resume it): the stall timeout (no bytes at all for
+//! `read_timeout`), and the rate floor (`rate.rs`: under `min` bytes a second over a window),
+//! since a registry sending a byte every few seconds never stalls.
+//!
+//! Mirrors: the download starts at the registry's first mirror. A mirror that cannot open
+//! the blob, or fails for good mid-way, hands over to the next endpoint at the same offset
+//! (the registry itself last), since a blob's bytes are the same wherever they come from and
+//! the caller's digest check covers the whole.
+//!
+//! A descriptor's `urls` (foreign layers) are tried, in order, only when the registry does
+//! not serve the blob, and never with credentials (CVE-2020-15157).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt as _;
-use oci_client::client::BlobResponse;
-use oci_client::errors::DigestError;
-use oci_client::manifest::OciDescriptor;
 use tracing::Instrument as _;
 
-use super::{map_oci_error, BlobChunk, Descriptor, DistributionError, Reference, RegistryClient};
+use super::mirrors::Endpoint;
+use super::rate::{RateFloor, RateWindow, TooSlow};
+use super::{
+    check_status, mirror_failed, BlobChunk, Descriptor, DistributionError, Reference,
+    RegistryClient,
+};
 
-type Body = BoxStream<'static, Result<Bytes, std::io::Error>>;
+type Body = BoxStream<'static, Result<Bytes, reqwest::Error>>;
 
 /// State of one blob download.
 struct BlobReader {
     client: RegistryClient,
     reference: Reference,
     desc: Descriptor,
+    /// The registry's mirrors, then the registry; never empty.
+    endpoints: Vec<Endpoint>,
+    /// The one in use.
+    endpoint: usize,
     /// Bytes handed to the caller so far.
     received: u64,
-    /// Retries since the last progress.
+    /// Retries since the last healthy connection.
     attempt: u32,
     body: Option<Body>,
+    /// The open connection's rate, and what it brought in.
+    window: RateWindow,
+    since_open: u64,
     /// Bytes still to drop from a 200 answer to a ranged request.
     skip: u64,
     /// Sleep before the next open (set after a failure).
@@ -48,13 +65,19 @@ pub(super) fn stream(
     reference: Reference,
     desc: Descriptor,
 ) -> impl futures::Stream<Item = Result<BlobChunk, DistributionError>> + Send + 'static {
+    let endpoints = client.endpoints(&reference);
+    let window = RateWindow::new(client.inner.cfg.rate_floor, Instant::now());
     let reader = BlobReader {
         client,
         reference,
         desc,
+        endpoints,
+        endpoint: 0,
         received: 0,
         attempt: 0,
         body: None,
+        window,
+        since_open: 0,
         skip: 0,
         delay: None,
         done: false,
@@ -72,6 +95,9 @@ impl BlobReader {
                 Ok(Some(data)) => return Some(Ok(BlobChunk::Data(data))),
                 Ok(None) => continue,
                 Err(Step::Fatal(e)) => {
+                    if self.fall_back(&e) {
+                        continue;
+                    }
                     self.done = true;
                     return Some(Err(e));
                 }
@@ -87,19 +113,57 @@ impl BlobReader {
             tokio::time::sleep(delay).await;
         }
         if self.body.is_none() {
-            let body = self.open().await?;
+            let body = match self.open().await {
+                // A mirror that cannot open the blob is not retried: the next endpoint is.
+                Err(Step::Retry(e)) if self.on_mirror() => return Err(Step::Fatal(e)),
+                other => other?,
+            };
             self.body = Some(body);
         }
         let Some(body) = self.body.as_mut() else {
             return Ok(None);
         };
         let read_timeout = self.client.inner.cfg.read_timeout;
-        match tokio::time::timeout(read_timeout, body.next()).await {
-            Err(_) => Err(self.transient(format!("no data for {read_timeout:?}"), None)),
-            Ok(Some(Ok(bytes))) => self.accept(bytes),
+        // Wake at the window's end too, so a connection that goes quiet is judged on time.
+        let window_left = self.window.remaining(Instant::now());
+        let wait = window_left.map_or(read_timeout, |left| left.min(read_timeout));
+        match tokio::time::timeout(wait, body.next()).await {
+            Err(_) => {
+                self.judge_rate(0)?;
+                if wait < read_timeout {
+                    return Ok(None);
+                }
+                Err(self.transient(format!("no data for {read_timeout:?}"), None))
+            }
+            Ok(Some(Ok(bytes))) => {
+                self.judge_rate(bytes.len() as u64)?;
+                self.accept(bytes)
+            }
             Ok(Some(Err(e))) => self.read_error(e),
             Ok(None) => self.end_of_body(),
         }
+    }
+
+    /// Counts `n` bytes into the rate window; a window that ended under the floor ends the
+    /// connection (to be resumed).
+    fn judge_rate(&mut self, n: u64) -> Result<(), Step> {
+        match self.window.record(Instant::now(), n) {
+            Ok(()) => Ok(()),
+            Err(slow) => Err(self.too_slow(slow)),
+        }
+    }
+
+    fn too_slow(&mut self, slow: TooSlow) -> Step {
+        let floor = self.client.inner.cfg.rate_floor;
+        let message = format!(
+            "transfer too slow: {} bytes in {:.1}s, under {} bytes/s over {}s \
+             (ferryd --min-download-rate, --download-rate-window)",
+            slow.got,
+            slow.elapsed.as_secs_f64(),
+            floor.min,
+            floor.window.as_secs()
+        );
+        self.transient(message, None)
     }
 
     /// (Re)opens the download at `self.received`.
@@ -112,16 +176,16 @@ impl BlobReader {
             offset,
             attempt = self.attempt
         );
-        let response = request(&self.client, &self.reference, &self.desc, offset)
+        let endpoint = &self.endpoints[self.endpoint];
+        let response = request(&self.client, endpoint, &self.reference, &self.desc, offset)
             .instrument(span)
             .await?;
-        let (full, sized) = match response {
-            BlobResponse::Full(s) => (true, s),
-            BlobResponse::Partial(s) => (false, s),
-        };
         // A 200 restarts at byte 0: drop what we already have.
+        let full = response.status() == http::StatusCode::OK;
         self.skip = if full { offset } else { 0 };
-        Ok(sized.stream)
+        self.window = RateWindow::new(self.client.inner.cfg.rate_floor, Instant::now());
+        self.since_open = 0;
+        Ok(response.bytes_stream().boxed())
     }
 
     /// Handles a chunk: skip for 200-after-range, enforce the size limit.
@@ -139,20 +203,14 @@ impl BlobReader {
             return Err(Step::Fatal(self.size_mismatch(total)));
         }
         self.received = total;
-        self.attempt = 0;
+        self.since_open += bytes.len() as u64;
+        if self.since_open >= self.healthy_progress() {
+            self.attempt = 0;
+        }
         Ok(Some(bytes))
     }
 
-    fn read_error(&mut self, e: std::io::Error) -> Result<Option<Bytes>, Step> {
-        if let Some(DigestError::VerificationError { expected, actual }) = e
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<DigestError>())
-        {
-            return Err(Step::Fatal(DistributionError::DigestMismatch {
-                expected: expected.clone(),
-                actual: actual.clone(),
-            }));
-        }
+    fn read_error(&mut self, e: reqwest::Error) -> Result<Option<Bytes>, Step> {
         if self.received == self.desc.size {
             // Everything is in hand; a failure after the last byte is moot.
             self.done = true;
@@ -183,10 +241,34 @@ impl BlobReader {
         })
     }
 
-    /// Schedules a reopen, or gives up after `max_retries`.
+    fn healthy_progress(&self) -> u64 {
+        let floor: RateFloor = self.client.inner.cfg.rate_floor;
+        floor.healthy_progress()
+    }
+
+    /// Whether the endpoint in use is a mirror (so there is another after it).
+    fn on_mirror(&self) -> bool {
+        self.endpoint + 1 < self.endpoints.len()
+    }
+
+    /// Moves on to the next endpoint after a mirror failed for good; false on the registry
+    /// itself, whose failure is the download's.
+    fn fall_back(&mut self, error: &DistributionError) -> bool {
+        if !self.on_mirror() {
+            return false;
+        }
+        mirror_failed(&self.endpoints[self.endpoint], &self.reference, error);
+        self.endpoint += 1;
+        self.attempt = 0;
+        self.body = None;
+        self.delay = None;
+        true
+    }
+
+    /// Schedules a reopen, or gives up after `max_retries` (on a mirror: falls back).
     fn retry(&mut self, error: DistributionError) -> Result<BlobChunk, DistributionError> {
         self.body = None;
-        if self.attempt >= self.client.inner.cfg.max_retries {
+        if self.attempt >= self.client.inner.cfg.max_retries && !self.fall_back(&error) {
             self.done = true;
             return Err(error);
         }
@@ -216,26 +298,61 @@ impl BlobReader {
     }
 }
 
-/// One ranged GET through oci-client (free function: `BlobReader` is not `Sync`).
+/// One ranged GET of the blob at `endpoint`, then of its `urls` if the registry has it not;
+/// 200 or 206, else the error its status means (free function: `BlobReader` is not `Sync`).
 async fn request(
     client: &RegistryClient,
+    endpoint: &Endpoint,
     reference: &Reference,
     desc: &Descriptor,
     offset: u64,
-) -> Result<BlobResponse, Step> {
-    let session = client.session(reference).await.map_err(Step::classify)?;
-    let oci_desc = OciDescriptor {
-        media_type: desc.media_type.clone(),
-        digest: desc.digest.clone(),
-        size: i64::try_from(desc.size).unwrap_or(i64::MAX),
-        urls: (!desc.urls.is_empty()).then(|| desc.urls.clone()),
-        ..Default::default()
-    };
-    session
-        .oci
-        .pull_blob_stream_partial(&session.oci_ref, &oci_desc, offset, None)
+) -> Result<reqwest::Response, Step> {
+    let url = format!(
+        "{}/v2/{}/blobs/{}",
+        endpoint.base_url(),
+        reference.repository(),
+        desc.digest
+    );
+    let range = format!("bytes={offset}-");
+    let get = |http: &reqwest::Client| http.get(&url).header(http::header::RANGE, &range);
+    let mut response = client
+        .authed_get(reference, endpoint, get)
         .await
-        .map_err(|e| Step::classify(map_oci_error(e, reference, Some(&desc.digest))))
+        .map_err(Step::classify)?;
+    if !response.status().is_success() {
+        response = foreign_urls(client, reference, desc, &range)
+            .await?
+            .unwrap_or(response);
+    }
+    check_status(response.status(), reference, Some(&desc.digest)).map_err(Step::classify)?;
+    Ok(response)
+}
+
+/// The first of `desc.urls` (http or https) that serves the blob, asked without credentials.
+async fn foreign_urls(
+    client: &RegistryClient,
+    reference: &Reference,
+    desc: &Descriptor,
+    range: &str,
+) -> Result<Option<reqwest::Response>, Step> {
+    let web = desc
+        .urls
+        .iter()
+        .filter(|u| u.starts_with("http://") || u.starts_with("https://"));
+    for url in web {
+        let response = client
+            .inner
+            .http
+            .get(url)
+            .header(http::header::RANGE, range)
+            .send()
+            .await
+            .map_err(|e| Step::classify(DistributionError::unreachable(reference.registry(), e)))?;
+        if response.status().is_success() {
+            return Ok(Some(response));
+        }
+    }
+    Ok(None)
 }
 
 /// Outcome of a failed step.

@@ -30,6 +30,15 @@ pub enum DistributionError {
         reason: String,
     },
 
+    /// A `--registry-mirror` value that is neither `URL` nor `REGISTRY=URL`.
+    #[error("invalid registry mirror {value:?}: {reason}")]
+    InvalidMirror {
+        /// The value as given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// Connection refused, DNS, TLS, timeouts, 5xx after retries.
     #[error("cannot reach registry {registry}: {message}")]
     Unreachable {
@@ -150,6 +159,15 @@ pub enum DistributionError {
     #[error("registry protocol error: {reason}")]
     Protocol {
         /// What happened.
+        reason: String,
+    },
+
+    /// A `docker-credential-*` helper that config.json names failed (not "not found").
+    #[error("error getting credentials from {helper}: {reason}")]
+    CredentialHelper {
+        /// The program run.
+        helper: String,
+        /// Its exit status and what it said, or why it could not run.
         reason: String,
     },
 

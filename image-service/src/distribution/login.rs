@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::{load_credentials, DistributionError, RegistryClient};
+use super::{credentials, DistributionError, RegistryClient};
 
 const DOCKER_HUB: &str = "docker.io";
 const DOCKER_HUB_API_HOST: &str = "registry-1.docker.io";
@@ -119,7 +119,9 @@ impl RegistryClient {
         registry: &str,
         base: &str,
     ) -> Result<Option<String>, DistributionError> {
-        let basic = load_credentials(registry)?.map(|c| basic_header(&c.username, &c.password));
+        let basic = credentials(registry)
+            .await?
+            .map(|c| basic_header(&c.username, &c.password));
         let response = self
             .registry_get(registry, &format!("{base}/v2/"), None)
             .await?;
@@ -186,14 +188,14 @@ struct HubResults {
 }
 
 #[derive(Deserialize)]
-struct Token {
-    token: Option<String>,
-    access_token: Option<String>,
+pub(super) struct Token {
+    pub(super) token: Option<String>,
+    pub(super) access_token: Option<String>,
 }
 
 /// Reads a JSON body of at most [`super::MAX_MANIFEST_BYTES`]: registries are not trusted
 /// to bound what they send.
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
     registry: &str,
     mut response: reqwest::Response,
     what: &str,
@@ -232,7 +234,7 @@ fn basic_header(username: &str, password: &str) -> String {
     )
 }
 
-fn challenge_of(response: &reqwest::Response) -> Option<Challenge> {
+pub(super) fn challenge_of(response: &reqwest::Response) -> Option<Challenge> {
     let value = response.headers().get(http::header::WWW_AUTHENTICATE)?;
     parse_challenge(value.to_str().ok()?)
 }
@@ -268,7 +270,7 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
 }
 
 /// The token request a bearer challenge asks for.
-fn token_url(
+pub(super) fn token_url(
     challenge: &Challenge,
     account: Option<&str>,
     scope: Option<&str>,

@@ -2,49 +2,50 @@
 //! manifests and the registry client used by the pull service.
 //!
 //! Design choices:
-//! - Blobs go through `oci_client` (`pull_blob_stream_partial`): it handles
-//!   the token dance, token cache and `urls` fallbacks. We always call the
-//!   *partial* variant (even at offset 0, i.e. `Range: bytes=0-`) so the
-//!   bytes are not hashed by oci-client as well as by our caller.
-//! - Manifests bypass `oci_client::Client::pull_manifest_raw`, which reads
-//!   the whole body with no limit: a hostile registry could make us buffer
-//!   gigabytes. We do that GET with our own `reqwest::Client`, check
-//!   `Content-Length` and stop reading past [`MAX_MANIFEST_BYTES`]; the
-//!   bearer token still comes from `oci_client::Client::auth`.
-//! - One `oci_client::Client` per registry host (not one in total): a
-//!   client's scheme is fixed at construction (`ClientProtocol::HttpsExcept`
-//!   only matches exact `host:port` strings, so "any loopback address" cannot
-//!   be expressed), and a client keeps the first credentials it saw for a
-//!   registry forever (`store_auth_if_needed`), so after a `docker login` we
-//!   must start a fresh one. Each client keeps its own token cache and pool.
+//! - A pull's requests (manifests, blobs) are our own `reqwest` GETs
+//!   (`transport.rs`), not oci-client's: oci-client learns auth only from a
+//!   ping of `/v2/`, so a registry that answers it 200 and challenges a
+//!   repository later could not be pulled from, and its manifest GET reads
+//!   the whole body with no limit. Ours answer any challenge from the
+//!   endpoint, stop reading a manifest past [`MAX_MANIFEST_BYTES`], and
+//!   always ask for a blob with `Range: bytes=<offset>-` so a resume is the
+//!   same request as a start.
+//! - oci-client still does the push side (`push.rs`): one fresh client per
+//!   push, since a client keeps the first credentials it saw forever.
 //! - Redirects (blob downloads are usually redirected to a CDN or object
 //!   store) are followed by reqwest's default policy, which drops
 //!   `Authorization` (and cookies) when the scheme, host or port changes:
 //!   see `remove_sensitive_headers` in reqwest 0.13 `src/redirect.rs`. So
-//!   registry credentials and tokens never reach another host.
+//!   registry credentials and tokens never reach another host, and a
+//!   challenge from another host is never answered.
 
 mod auth;
 mod blob;
 mod error;
 mod login;
 mod manifest;
+mod mirrors;
 mod push;
+mod rate;
 mod reference;
+mod transport;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt as _;
 use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::secrets::RegistryAuth;
-use oci_client::RegistryOperation;
 
-pub use auth::{docker_config_path, load_credentials, load_credentials_from, Credentials};
+use mirrors::Endpoint;
+use transport::{AuthCache, RequestAuth};
+
+pub use auth::{
+    credential_source_from, credentials, docker_config_path, CredentialSource, Credentials,
+};
 pub use error::{BoxError, DistributionError};
 pub use login::{parse_challenge, Challenge, SearchHit};
 pub use manifest::{
@@ -52,12 +53,12 @@ pub use manifest::{
     Manifest, Platform, ACCEPTED_MEDIA_TYPES, DOCKER_MANIFEST_LIST, DOCKER_MANIFEST_V2,
     DOCKER_SCHEMA1, DOCKER_SCHEMA1_SIGNED, MAX_MANIFEST_BYTES, OCI_INDEX, OCI_MANIFEST,
 };
+pub use mirrors::Mirror;
 pub use push::{Mount, PushTarget};
+pub use rate::RateFloor;
 pub use reference::Reference;
 
 const USER_AGENT: &str = concat!("ferry/", env!("CARGO_PKG_VERSION"));
-/// How long a manifest-request token is reused before asking oci-client again.
-const MANIFEST_AUTH_TTL: Duration = Duration::from_secs(50);
 /// Upper bound for one backoff sleep.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -70,13 +71,15 @@ pub struct RegistryConfig {
     pub connect_timeout: Duration,
     /// Stall timeout: the longest wait for the next bytes of a response.
     pub read_timeout: Duration,
+    /// The least a blob's connection must move (a drip never stalls).
+    pub rate_floor: RateFloor,
     /// Retries after a network error, 5xx or stalled/truncated blob.
     pub max_retries: u32,
     /// First backoff; doubles at each retry (capped at 30 s).
     pub retry_backoff: Duration,
-    /// Docker Hub mirrors (dockerd's `--registry-mirror`): `http://host:port` or
-    /// `https://host`; docker.io images are fetched from the first one.
-    pub mirrors: Vec<String>,
+    /// Pull mirrors (`--registry-mirror`), per registry: a pull tries its registry's mirrors
+    /// in this order, then the registry itself.
+    pub mirrors: Vec<Mirror>,
 }
 
 impl Default for RegistryConfig {
@@ -85,6 +88,7 @@ impl Default for RegistryConfig {
             insecure: Vec::new(),
             connect_timeout: Duration::from_secs(30),
             read_timeout: Duration::from_secs(60),
+            rate_floor: RateFloor::default(),
             max_retries: 5,
             retry_backoff: Duration::from_secs(1),
             mirrors: Vec::new(),
@@ -130,32 +134,10 @@ pub struct RegistryClient {
 
 struct Inner {
     cfg: RegistryConfig,
-    /// Used for manifest GETs (bounded reads).
+    /// Every pull request (and login's, search's, push's own ones).
     http: reqwest::Client,
-    /// Per API host: oci-client instance and manifest auth cache.
-    registries: Mutex<HashMap<String, RegistryHandle>>,
-}
-
-struct RegistryHandle {
-    credentials: Option<Credentials>,
-    oci: oci_client::Client,
-    /// Per repository: auth for our own manifest requests.
-    manifest_auth: HashMap<String, (RequestAuth, Instant)>,
-}
-
-/// What to put in `Authorization` on our own requests.
-#[derive(Clone)]
-enum RequestAuth {
-    None,
-    Basic(String, String),
-    Bearer(String),
-}
-
-/// Everything needed to talk to one repository.
-struct Session {
-    oci: oci_client::Client,
-    oci_ref: oci_client::Reference,
-    auth: RequestAuth,
+    /// What each (host, repository) asked for, learned from its challenges.
+    auth: AuthCache,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -179,7 +161,7 @@ impl RegistryClient {
             inner: Arc::new(Inner {
                 cfg,
                 http,
-                registries: Mutex::new(HashMap::new()),
+                auth: AuthCache::default(),
             }),
         })
     }
@@ -196,12 +178,20 @@ impl RegistryClient {
         &self,
         r: &Reference,
     ) -> Result<FetchedManifest, DistributionError> {
-        let fetched = self.retrying(|| self.get_manifest(r)).await?;
-        if let Some(expected) = r.digest() {
-            verify_digest(expected, &fetched.digest)?;
+        let mut endpoints = self.endpoints(r);
+        let origin = endpoints
+            .pop()
+            .expect("the registry itself is always an endpoint");
+        // A mirror gets one try: a dead or incomplete one must not cost the retries' backoff
+        // before the registry is asked.
+        for mirror in &endpoints {
+            match self.get_verified_manifest(r, mirror).await {
+                Ok(fetched) => return Ok(fetched),
+                Err(e) => mirror_failed(mirror, r, &e),
+            }
         }
-        tracing::debug!(digest = %fetched.digest, media_type = %fetched.media_type, "fetched manifest");
-        Ok(fetched)
+        self.retrying(|| self.get_verified_manifest(r, &origin))
+            .await
     }
 
     /// Fetches the manifest `digest` of `r`'s repository (e.g. an index
@@ -284,52 +274,55 @@ impl RegistryClient {
             .min(MAX_BACKOFF)
     }
 
-    /// Whether `registry` is spoken to in plain HTTP (loopback or configured
-    /// insecure), as Docker does by default for 127.0.0.0/8.
+    /// Whether `registry` is spoken to in plain HTTP (loopback, configured insecure, or an
+    /// `http://` mirror's host), as Docker does by default for 127.0.0.0/8.
     fn is_plain_http(&self, registry: &str) -> bool {
-        let http_mirror = |m: &String| m.starts_with("http://") && mirror_host(m) == registry;
+        let http_mirror = |m: &Mirror| m.plain_http() && m.host() == registry;
         self.inner.cfg.insecure.iter().any(|h| h == registry)
             || self.inner.cfg.mirrors.iter().any(http_mirror)
             || is_loopback_host(registry)
     }
 
-    /// Where `r`'s v2 API is served: its registry, or the Docker Hub mirror for docker.io.
-    fn host_for<'a>(&'a self, r: &'a Reference) -> &'a str {
-        match self.inner.cfg.mirrors.first() {
-            Some(m) if r.registry() == "docker.io" => mirror_host(m),
-            _ => r.api_host(),
-        }
+    /// Where `r`'s v2 API is served: its registry's mirrors, then the registry, always last.
+    fn endpoints(&self, r: &Reference) -> Vec<Endpoint> {
+        let plain_http = self.is_plain_http(r.api_host());
+        mirrors::endpoints(
+            &self.inner.cfg.mirrors,
+            r.registry(),
+            r.api_host(),
+            plain_http,
+        )
     }
 
-    fn base_url(&self, r: &Reference) -> String {
-        let scheme = if self.is_plain_http(self.host_for(r)) {
-            "http"
-        } else {
-            "https"
-        };
-        format!("{scheme}://{}", self.host_for(r))
+    /// [`Self::get_manifest`], its digest checked against `r`'s.
+    async fn get_verified_manifest(
+        &self,
+        r: &Reference,
+        endpoint: &Endpoint,
+    ) -> Result<FetchedManifest, DistributionError> {
+        let fetched = self.get_manifest(r, endpoint).await?;
+        if let Some(expected) = r.digest() {
+            verify_digest(expected, &fetched.digest)?;
+        }
+        tracing::debug!(digest = %fetched.digest, media_type = %fetched.media_type, host = %endpoint.host, "fetched manifest");
+        Ok(fetched)
     }
 
     /// One manifest GET, bounded by [`MAX_MANIFEST_BYTES`].
-    async fn get_manifest(&self, r: &Reference) -> Result<FetchedManifest, DistributionError> {
-        let session = self.session(r).await?;
+    async fn get_manifest(
+        &self,
+        r: &Reference,
+        endpoint: &Endpoint,
+    ) -> Result<FetchedManifest, DistributionError> {
         let url = format!(
             "{}/v2/{}/manifests/{}",
-            self.base_url(r),
+            endpoint.base_url(),
             r.repository(),
             r.tag_or_digest()
         );
-        let request = self
-            .inner
-            .http
-            .get(&url)
-            .header(http::header::ACCEPT, ACCEPTED_MEDIA_TYPES.join(", "));
-        let response = session
-            .auth
-            .apply(request)
-            .send()
-            .await
-            .map_err(|e| DistributionError::unreachable(r.registry(), e))?;
+        let accept = ACCEPTED_MEDIA_TYPES.join(", ");
+        let get = |http: &reqwest::Client| http.get(&url).header(http::header::ACCEPT, &accept);
+        let response = self.authed_get(r, endpoint, get).await?;
         check_status(response.status(), r, None)?;
         let content_type = header_str(&response, http::header::CONTENT_TYPE);
         let bytes = read_capped(response, r).await?;
@@ -342,83 +335,9 @@ impl RegistryClient {
         })
     }
 
-    /// oci-client instance, oci reference and request auth for `r`.
-    async fn session(&self, r: &Reference) -> Result<Session, DistributionError> {
-        let credentials = load_credentials(r.registry())?;
-        let oci_ref = oci_client::Reference::with_tag(
-            self.host_for(r).to_string(),
-            r.repository().to_string(),
-            "latest".to_string(),
-        );
-        let (oci, cached) = self.registry_handle(r, &credentials)?;
-        if let Some(auth) = cached {
-            return Ok(Session { oci, oci_ref, auth });
-        }
-        let registry_auth = match &credentials {
-            Some(c) => RegistryAuth::Basic(c.username.clone(), c.password.clone()),
-            None => RegistryAuth::Anonymous,
-        };
-        let token = oci
-            .auth(&oci_ref, &registry_auth, RegistryOperation::Pull)
-            .await
-            .map_err(|e| map_oci_error(e, r, None))?;
-        let auth = match (token, credentials) {
-            (Some(token), _) => RequestAuth::Bearer(token),
-            (None, Some(c)) => RequestAuth::Basic(c.username, c.password),
-            (None, None) => RequestAuth::None,
-        };
-        self.remember_auth(r, auth.clone());
-        Ok(Session { oci, oci_ref, auth })
-    }
-
-    /// The oci client for `r`'s host (new one if credentials changed) and a
-    /// still-fresh manifest auth for `r`'s repository, if any.
-    fn registry_handle(
-        &self,
-        r: &Reference,
-        credentials: &Option<Credentials>,
-    ) -> Result<(oci_client::Client, Option<RequestAuth>), DistributionError> {
-        let mut map = self
-            .inner
-            .registries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let host = self.host_for(r);
-        if let Some(h) = map.get(host).filter(|h| &h.credentials == credentials) {
-            let cached = h
-                .manifest_auth
-                .get(r.repository())
-                .filter(|(_, at)| at.elapsed() < MANIFEST_AUTH_TTL)
-                .map(|(a, _)| a.clone());
-            return Ok((h.oci.clone(), cached));
-        }
-        let oci = self.new_oci_client(host)?;
-        map.insert(
-            host.to_string(),
-            RegistryHandle {
-                credentials: credentials.clone(),
-                oci: oci.clone(),
-                manifest_auth: HashMap::new(),
-            },
-        );
-        Ok((oci, None))
-    }
-
-    fn remember_auth(&self, r: &Reference, auth: RequestAuth) {
-        let mut map = self
-            .inner
-            .registries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(h) = map.get_mut(self.host_for(r)) {
-            h.manifest_auth
-                .insert(r.repository().to_string(), (auth, Instant::now()));
-        }
-    }
-
-    fn new_oci_client(&self, host: &str) -> Result<oci_client::Client, DistributionError> {
+    fn new_oci_client(&self, plain_http: bool) -> Result<oci_client::Client, DistributionError> {
         let cfg = &self.inner.cfg;
-        let protocol = if self.is_plain_http(host) {
+        let protocol = if plain_http {
             oci_client::client::ClientProtocol::Http
         } else {
             oci_client::client::ClientProtocol::Https
@@ -434,16 +353,6 @@ impl RegistryClient {
         // `Client::new` silently falls back to a default config on error.
         oci_client::Client::try_from(config)
             .map_err(|e| DistributionError::protocol(format!("cannot build registry client: {e}")))
-    }
-}
-
-impl RequestAuth {
-    fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match self {
-            RequestAuth::None => request,
-            RequestAuth::Basic(user, password) => request.basic_auth(user, Some(password)),
-            RequestAuth::Bearer(token) => request.bearer_auth(token),
-        }
     }
 }
 
@@ -575,8 +484,12 @@ fn map_oci_error(e: OciDistributionError, r: &Reference, blob: Option<&str>) -> 
     }
 }
 
-/// "http://127.0.0.1:5000/" → "127.0.0.1:5000".
-fn mirror_host(url: &str) -> &str {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    rest.trim_end_matches('/')
+/// Logs why a mirror did not serve `r`; the caller moves on to the next endpoint.
+fn mirror_failed(mirror: &Endpoint, r: &Reference, error: &DistributionError) {
+    tracing::warn!(
+        mirror = %mirror.host,
+        reference = %r,
+        %error,
+        "registry mirror failed, trying the next endpoint"
+    );
 }

@@ -15,7 +15,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::RegistryOperation;
 
 use super::{
-    check_status, load_credentials, map_oci_error, DistributionError, Reference, RegistryClient,
+    check_status, credentials, map_oci_error, DistributionError, Reference, RegistryClient,
     RequestAuth,
 };
 
@@ -51,9 +51,9 @@ impl RegistryClient {
     /// keyed by operation, and credentials may have changed since the last `ferry login`.
     /// Pushes go to the registry itself, never to a pull mirror.
     pub async fn push_target(&self, r: &Reference) -> Result<PushTarget, DistributionError> {
-        let credentials = load_credentials(r.registry())?;
+        let credentials = credentials(r.registry()).await?;
         let host = r.api_host();
-        let oci = self.new_oci_client(host)?;
+        let oci = self.new_oci_client(self.is_plain_http(host))?;
         let tag = r.tag().unwrap_or("latest").to_string();
         let oci_ref =
             oci_client::Reference::with_tag(host.to_string(), r.repository().to_string(), tag);

@@ -295,7 +295,7 @@ fn is_separator(s: &str) -> bool {
 }
 
 /// `domainAndPort = (domainName | ipv6address) (:[0-9]+)?`
-fn is_domain_and_port(s: &str) -> bool {
+pub(super) fn is_domain_and_port(s: &str) -> bool {
     let Some((host, port)) = split_port(s) else {
         return false;
     };

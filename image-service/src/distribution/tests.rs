@@ -151,13 +151,19 @@ async fn push_image(addr: SocketAddr, repo: &str, tag: &str) -> Pushed {
 }
 
 fn test_client() -> RegistryClient {
+    client_with_mirrors(&[])
+}
+
+/// [`test_client`] with `--registry-mirror` values.
+fn client_with_mirrors(flags: &[&str]) -> RegistryClient {
     RegistryClient::new(RegistryConfig {
         insecure: vec![],
         connect_timeout: Duration::from_secs(2),
         read_timeout: Duration::from_secs(5),
+        rate_floor: RateFloor::default(),
         max_retries: 2,
         retry_backoff: Duration::from_millis(10),
-        mirrors: vec![],
+        mirrors: flags.iter().map(|f| Mirror::parse(f).unwrap()).collect(),
     })
     .unwrap()
 }
@@ -239,6 +245,58 @@ async fn fetches_manifest_config_and_layer_from_a_real_registry() {
     assert!(matches!(e, DistributionError::BlobNotFound { .. }), "{e}");
     let e = client.fetch_blob_bytes(&r, config, 3).await.unwrap_err();
     assert!(matches!(e, DistributionError::BlobTooLarge { .. }), "{e}");
+}
+
+/// Manifest, config and layer of `r` all come through `client`, as pushed.
+async fn assert_pulls(client: &RegistryClient, r: &Reference, pushed: &Pushed) {
+    let fetched = client.fetch_manifest(r).await.unwrap();
+    assert_eq!(fetched.digest, pushed.manifest_digest);
+    let config = client
+        .fetch_blob_bytes(r, &pushed.config_desc, 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(sha256_digest(&config), pushed.config_desc.digest);
+    let (data, _) = collect_blob(client, r, &pushed.layer_desc).await.unwrap();
+    assert!(data == pushed.layer, "layer bytes differ");
+}
+
+#[tokio::test]
+async fn a_registrys_names_are_pulled_through_its_mirror() {
+    let mirror = start_registry().await;
+    let pushed = push_image(mirror.addr, "pause", "3.9").await;
+    // registry.k8s.io itself is never asked: the mirror answers everything.
+    let client = client_with_mirrors(&[&format!("registry.k8s.io=http://{}", mirror.addr)]);
+    let r = Reference::parse("registry.k8s.io/pause:3.9").unwrap();
+    assert_pulls(&client, &r, &pushed).await;
+    // Another registry's names are not sent to it.
+    let other = Reference::parse("127.0.0.1:1/pause:3.9").unwrap();
+    let e = client.fetch_manifest(&other).await.unwrap_err();
+    assert!(matches!(e, DistributionError::Unreachable { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn a_dead_or_incomplete_mirror_falls_back_to_the_next_then_to_the_registry() {
+    let origin = start_registry().await;
+    let empty = start_registry().await;
+    let pushed = push_image(origin.addr, "test/fallback", "v1").await;
+    let dead = free_port();
+    let registry = origin.addr.to_string();
+    let client = client_with_mirrors(&[
+        &format!("{registry}=http://127.0.0.1:{dead}"),
+        &format!("{registry}=http://{}", empty.addr),
+    ]);
+    let r = reference(origin.addr, "test/fallback:v1");
+    // Refused by the first, 404 from the second (manifest and blobs): the registry serves.
+    assert_pulls(&client, &r, &pushed).await;
+    // Unknown everywhere: the registry's own answer is the error.
+    let e = client
+        .fetch_manifest(&reference(origin.addr, "test/fallback:nope"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, DistributionError::ManifestNotFound { .. }),
+        "{e}"
+    );
 }
 
 #[tokio::test]

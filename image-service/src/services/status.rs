@@ -62,7 +62,9 @@ pub fn code_of(err: &Error) -> Code {
 
 fn distribution_code(d: &D) -> Code {
     match d {
-        D::InvalidReference { .. } | D::InvalidPlatform { .. } => Code::InvalidArgument,
+        D::InvalidReference { .. } | D::InvalidPlatform { .. } | D::InvalidMirror { .. } => {
+            Code::InvalidArgument
+        }
         D::Unreachable { .. } => Code::Unavailable,
         D::Unauthorized { .. } => Code::Unauthenticated,
         D::Denied { .. } => Code::PermissionDenied,
@@ -73,6 +75,8 @@ fn distribution_code(d: &D) -> Code {
         D::DigestMismatch { .. } | D::SizeMismatch { .. } => Code::DataLoss,
         D::Protocol { .. } => Code::Unavailable,
         D::Config { .. } => Code::InvalidArgument,
+        // The host's setup (a missing or broken helper), not the request, is at fault.
+        D::CredentialHelper { .. } => Code::FailedPrecondition,
     }
 }
 

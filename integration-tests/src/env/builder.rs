@@ -13,7 +13,8 @@ use super::{Env, BUSYBOX};
 pub struct EnvBuilder {
     registry: bool,
     proxy: bool,
-    mirror: bool,
+    /// Registries the harness's registry mirrors (`--registry-mirror`), in order.
+    mirrors: Vec<String>,
     otlp: Option<String>,
     bridge: Option<String>,
     opts: DaemonOpts,
@@ -26,7 +27,7 @@ impl Default for EnvBuilder {
         EnvBuilder {
             registry: true,
             proxy: false,
-            mirror: false,
+            mirrors: Vec::new(),
             otlp: None,
             bridge: None,
             opts: DaemonOpts::default(),
@@ -49,8 +50,14 @@ impl EnvBuilder {
     }
 
     /// The registry as ferryd's `--registry-mirror` (so Docker Hub names resolve to it).
-    pub fn mirror(mut self) -> Self {
-        self.mirror = true;
+    pub fn mirror(self) -> Self {
+        self.mirror_for("docker.io")
+    }
+
+    /// The registry as `registry`'s mirror (`--registry-mirror REGISTRY=URL`), so names such
+    /// as `registry.k8s.io/pause:3.9` resolve to it; Docker Hub's is given in Docker's form.
+    pub fn mirror_for(mut self, registry: &str) -> Self {
+        self.mirrors.push(registry.to_owned());
         self
     }
 
@@ -120,7 +127,7 @@ impl EnvBuilder {
             }
             pushed.push((repo_tag, image));
         }
-        let opts = daemon_opts(self.opts, &registry, self.mirror, &self.bridge, &otel);
+        let opts = daemon_opts(self.opts, &registry, &self.mirrors, &self.bridge, &otel);
         let env = Env {
             daemon: Daemon::start(opts),
             proxy,
@@ -159,17 +166,20 @@ fn otel_vars(sink: &OtlpSink, protocol: &str) -> Vec<(String, String)> {
 fn daemon_opts(
     mut opts: DaemonOpts,
     registry: &Option<Registry>,
-    mirror: bool,
+    mirrors: &[String],
     bridge: &Option<String>,
     otel: &[(String, String)],
 ) -> DaemonOpts {
-    if mirror {
+    for mirrored in mirrors {
         let r = registry
             .as_ref()
             .expect("EnvBuilder::mirror needs a registry");
-        opts = opts
-            .arg("--registry-mirror")
-            .arg(&format!("http://{}", r.addr()));
+        let url = format!("http://{}", r.addr());
+        let flag = match mirrored.as_str() {
+            "docker.io" => url,
+            other => format!("{other}={url}"),
+        };
+        opts = opts.arg("--registry-mirror").arg(&flag);
     }
     if let Some(bridge) = bridge {
         opts = opts.arg("--bridge").arg(bridge);

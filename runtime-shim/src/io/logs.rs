@@ -150,7 +150,7 @@ impl JsonLog {
     }
 }
 
-fn open_append(path: &Path) -> Result<File> {
+pub(super) fn open_append(path: &Path) -> Result<File> {
     OpenOptions::new()
         .create(true)
         .append(true)

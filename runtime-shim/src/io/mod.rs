@@ -1,13 +1,16 @@
 //! A process's stdio as the shim holds it: either three pipes (stdin only with `-i`) or a pty
-//! master. Output is read by one pump task per stream and fanned out to the json-file log (init
-//! only; Docker does not log exec output) and to every attached client (a broadcast channel:
-//! a client that falls too far behind loses output, the log never does). Stdin from any
-//! attached client goes through one writer task, so writes never interleave mid-message.
+//! master. Output is read by one pump task per stream and fanned out to the logs ([`Logs`]: the
+//! json-file log and, under kubelet, the CRI log; init only, since neither Docker nor the CRI
+//! logs exec output), both fed by the stream's one line splitter so they agree line for line,
+//! and to every attached client (a broadcast channel: a client that falls too far behind loses
+//! output, the logs never do). Stdin from any attached client goes through one writer task, so
+//! writes never interleave mid-message.
 //!
 //! Lifecycle: `ProcessIo` is built after the runtime has created the process; the pumps end at
 //! EOF (all writers of the pipes or the pty slave closed); then `done()` turns true and
 //! attached streams get [`Output::Eof`].
 
+pub mod cri;
 pub mod logs;
 pub mod pty;
 
@@ -20,6 +23,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::{broadcast, mpsc, watch};
 
 use crate::error::{Error, Result};
+use cri::CriLog;
 use logs::{JsonLog, LineSplitter};
 use pty::Master;
 
@@ -100,19 +104,44 @@ pub fn pipes(stdin: bool) -> Result<(ChildStdio, PipeEnds)> {
     Ok((child, ours))
 }
 
-/// Where output goes: attached clients and, for init, the log.
+/// Where a process's output is logged. The init has the json-file log and, when kubelet asked
+/// for one, a CRI log (shared with the container, which reopens it); an exec has neither.
+#[derive(Debug, Default)]
+pub struct Logs {
+    pub json: Option<JsonLog>,
+    pub cri: Option<Arc<CriLog>>,
+}
+
+/// Where output goes: attached clients and the logs.
 #[derive(Debug)]
 struct Sink {
     fanout: broadcast::Sender<Output>,
-    log: Option<Mutex<JsonLog>>,
+    json: Option<Mutex<JsonLog>>,
+    cri: Option<Arc<CriLog>>,
 }
 
 impl Sink {
+    fn new(fanout: broadcast::Sender<Output>, logs: Logs) -> Self {
+        Self {
+            fanout,
+            json: logs.json.map(Mutex::new),
+            cri: logs.cri,
+        }
+    }
+
+    /// Write one splitter piece to every log, with one time stamp so the two logs agree.
     fn log_line(&self, stream: Stream, line: &[u8]) {
-        let Some(log) = &self.log else { return };
-        let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(e) = log.write_line(stream.as_str(), line, Utc::now()) {
-            tracing::warn!(error = %e, "json log");
+        let now = Utc::now();
+        if let Some(log) = &self.json {
+            let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = log.write_line(stream.as_str(), line, now) {
+                tracing::warn!(error = %e, "json log");
+            }
+        }
+        if let Some(log) = &self.cri {
+            if let Err(e) = log.write_line(stream.as_str(), line, now) {
+                tracing::warn!(error = %e, "cri log");
+            }
         }
     }
 
@@ -173,7 +202,7 @@ impl ProcessIo {
     }
 
     /// Start pumping pipes.
-    pub fn connect_pipes(&self, ends: PipeEnds, log: Option<JsonLog>) -> Result<()> {
+    pub fn connect_pipes(&self, ends: PipeEnds, logs: Logs) -> Result<()> {
         let reg = |fd| pipe::Receiver::from_owned_fd(fd).map_err(Error::io("register pipe", "-"));
         let out = reg(ends.stdout)?;
         let err = reg(ends.stderr)?;
@@ -184,10 +213,7 @@ impl ProcessIo {
             None => None,
         };
         let p = self.take_pending()?;
-        let sink = Sink {
-            fanout: self.fanout.clone(),
-            log: log.map(Mutex::new),
-        };
+        let sink = Sink::new(self.fanout.clone(), logs);
         tokio::spawn(async move {
             tokio::join!(
                 pump_pipe(&sink, out, Stream::Stdout),
@@ -203,14 +229,11 @@ impl ProcessIo {
     }
 
     /// Start pumping a pty master.
-    pub fn connect_pty(&self, master: Master, log: Option<JsonLog>) -> Result<()> {
+    pub fn connect_pty(&self, master: Master, logs: Logs) -> Result<()> {
         let master = Arc::new(master);
         let p = self.take_pending()?;
         let _ = self.pty.set(master.clone());
-        let sink = Sink {
-            fanout: self.fanout.clone(),
-            log: log.map(Mutex::new),
-        };
+        let sink = Sink::new(self.fanout.clone(), logs);
         let m = master.clone();
         tokio::spawn(async move {
             pump_pty(&sink, &m).await;

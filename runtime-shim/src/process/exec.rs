@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::status::{Exit, Status};
 use super::{read_pid_file, Container, IoPlan, Process};
 use crate::error::{Error, Result};
-use crate::io::ProcessIo;
+use crate::io::{Logs, ProcessIo};
 use crate::oci::args::ExecOpts;
 
 /// An exec process, before and after StartExec.
@@ -145,7 +145,7 @@ impl Container {
         let rt_log = self.state_dir.join(format!("runtime-exec-{exec_id}.log"));
         self.runtime.exec(&self.id, opts, child, &rt_log).await?;
         let pid = read_pid_file(&pid_file)?;
-        plan.finish(&io, None).await?;
+        plan.finish(&io, Logs::default()).await?;
         tracing::info!(exec_id, pid, "exec started");
         Ok(Process::track(pid, terminal, io, &self.reaper, |_| {}))
     }

@@ -1,5 +1,6 @@
 //! The container and its init process: create (with the crun -> runc fallback), start, kill,
-//! pause, resume, ps, delete. Runtime calls that change the status are serialised by `op`.
+//! pause, resume, ps, delete, reopen of the CRI log. Runtime calls that change the status are
+//! serialised by `op`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -10,8 +11,9 @@ use super::exec::ExecEntry;
 use super::status::{write_exit_file, Exit, Status};
 use super::{read_pid_file, IoPlan, Process, ShimConfig};
 use crate::error::{Error, Result};
+use crate::io::cri::CriLog;
 use crate::io::logs::JsonLog;
-use crate::io::ProcessIo;
+use crate::io::{Logs, ProcessIo};
 use crate::oci::args::{CreateOpts, RuntimeKind};
 use crate::oci::Runtime;
 use crate::reaper::Reaper;
@@ -30,6 +32,13 @@ pub struct CreateOptions {
     pub runtime: Option<RuntimeKind>,
     pub log_max_size: u64,
     pub log_max_file: u32,
+    /// Also log the init's output here in the CRI format (absolute; kubelet's file).
+    pub cri_log: Option<PathBuf>,
+}
+
+/// Where the json-file log lives: the state dir, named as Docker names it.
+fn json_log_path(cfg: &ShimConfig) -> PathBuf {
+    cfg.state_dir.join(format!("{}-json.log", cfg.id))
 }
 
 /// What Create reports.
@@ -52,6 +61,8 @@ pub struct Container {
     pub(super) console_prefix: PathBuf,
     pub(super) reaper: Reaper,
     pub init: Arc<Process>,
+    /// Shared with the init's output pumps, which write it; ReopenLog swaps its file.
+    cri_log: Option<Arc<CriLog>>,
     /// Last status set by a runtime call; `Stopped` is derived from the init's exit.
     status: Mutex<Status>,
     op: tokio::sync::Mutex<()>,
@@ -67,17 +78,20 @@ impl Container {
     ) -> Result<(Self, Created)> {
         let bundle = o.bundle.clone().unwrap_or_else(|| cfg.bundle.clone());
         let kind = o.runtime.unwrap_or(cfg.runtime);
-        let log_path = cfg.state_dir.join(format!("{}-json.log", cfg.id));
+        let log_path = json_log_path(cfg);
+        // Opened before the runtime runs, so a bad path fails Create with nothing to undo.
+        let cri_log = o.cri_log.as_deref().map(CriLog::open).transpose()?;
+        let cri_log = cri_log.map(Arc::new);
+        let cri = cri_log.as_ref();
         let rt = Runtime::new(kind, &cfg.runtime_root, reaper.clone())?;
-        let (rt, pid, io, warning) = match Self::try_create(cfg, &rt, &bundle, &o, &log_path).await
-        {
+        let (rt, pid, io, warning) = match Self::try_create(cfg, &rt, &bundle, &o, cri).await {
             Ok((pid, io)) => (rt, pid, io, None),
             Err(e) if kind == RuntimeKind::Crun && e.is_cgroup_failure() => {
                 let warning = format!("crun refused the container ({e}); fell back to runc");
                 tracing::warn!("{warning}");
                 let _ = rt.delete(&cfg.id, true).await;
                 let runc = Runtime::new(RuntimeKind::Runc, &cfg.runtime_root, reaper.clone())?;
-                let (pid, io) = Self::try_create(cfg, &runc, &bundle, &o, &log_path).await?;
+                let (pid, io) = Self::try_create(cfg, &runc, &bundle, &o, cri).await?;
                 (runc, pid, io, Some(warning))
             }
             Err(e) => return Err(e),
@@ -104,6 +118,7 @@ impl Container {
             console_prefix: cfg.console_prefix.clone(),
             reaper: reaper.clone(),
             init,
+            cri_log,
             status: Mutex::new(Status::Created),
             op: tokio::sync::Mutex::new(()),
             execs: Mutex::new(HashMap::new()),
@@ -111,13 +126,13 @@ impl Container {
         Ok((c, created))
     }
 
-    /// One create attempt.
+    /// One create attempt; the init's output goes to the json-file log and `cri`.
     async fn try_create(
         cfg: &ShimConfig,
         rt: &Runtime,
         bundle: &Path,
         o: &CreateOptions,
-        log_path: &Path,
+        cri: Option<&Arc<CriLog>>,
     ) -> Result<(i32, Arc<ProcessIo>)> {
         let pid_file = cfg.state_dir.join("init.pid");
         let _ = std::fs::remove_file(&pid_file);
@@ -132,9 +147,13 @@ impl Container {
         rt.create(&cfg.id, opts, child, &rt_log).await?;
         let finish = async {
             let pid = read_pid_file(&pid_file)?;
-            let log = JsonLog::open(log_path, o.log_max_size, o.log_max_file)?;
+            let json = JsonLog::open(&json_log_path(cfg), o.log_max_size, o.log_max_file)?;
+            let logs = Logs {
+                json: Some(json),
+                cri: cri.cloned(),
+            };
             let io = ProcessIo::new(o.stdin);
-            plan.finish(&io, Some(log)).await?;
+            plan.finish(&io, logs).await?;
             Ok((pid, io))
         };
         let r = finish.await;
@@ -207,6 +226,16 @@ impl Container {
     /// Host pids of the container's processes.
     pub async fn ps(&self) -> Result<Vec<u32>> {
         self.runtime.ps(&self.id).await
+    }
+
+    /// Close the CRI log and start a new file at its path (kubelet renamed the old one away).
+    pub fn reopen_log(&self) -> Result<()> {
+        let log = self.cri_log.as_ref().ok_or(Error::NoCriLog)?;
+        if !self.status().can_reopen_log() {
+            // The CRI's own words, which kubelet and crictl users know.
+            return Err(Error::WrongState("container is not running".into()));
+        }
+        log.reopen()
     }
 
     /// Remove the container from the runtime; with `force`, kill it first. Returns the exit.

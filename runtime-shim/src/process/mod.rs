@@ -8,6 +8,7 @@
 //! ```text
 //! <state-dir>/
 //!   <id>-json.log[.N]   container output, Docker json-file (io::logs)
+//!   (the CRI log, io::cri, is wherever Create's cri_log_path says: kubelet's log directory)
 //!   exit.json           init exit record, written atomically (status::write_exit_file)
 //!   shim.log            the shim's own diagnostics
 //!   init.pid            runtime --pid-file for create
@@ -29,7 +30,7 @@ use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 use crate::io::pty::ConsoleSocket;
-use crate::io::{self as pio, logs::JsonLog, ChildStdio, PipeEnds, ProcessIo};
+use crate::io::{self as pio, ChildStdio, Logs, PipeEnds, ProcessIo};
 use crate::oci::args::RuntimeKind;
 use crate::reaper::Reaper;
 use status::Exit;
@@ -153,10 +154,10 @@ impl IoPlan {
     }
 
     /// After the runtime succeeded: connect the process to `io` and start pumping.
-    async fn finish(self, io: &ProcessIo, log: Option<JsonLog>) -> Result<()> {
+    async fn finish(self, io: &ProcessIo, logs: Logs) -> Result<()> {
         match self {
-            IoPlan::Pipes(ends) => io.connect_pipes(ends, log),
-            IoPlan::Console(sock) => io.connect_pty(sock.receive_master().await?, log),
+            IoPlan::Pipes(ends) => io.connect_pipes(ends, logs),
+            IoPlan::Console(sock) => io.connect_pty(sock.receive_master().await?, logs),
         }
     }
 }

@@ -59,6 +59,12 @@ impl Status {
         self == Status::Running
     }
 
+    /// The CRI counts a paused container as running; one that has not started or has stopped
+    /// writes nothing, so kubelet has no reason to reopen its log.
+    pub fn can_reopen_log(self) -> bool {
+        matches!(self, Status::Running | Status::Paused)
+    }
+
     /// Without force only a container that is not running can go; force kills it first.
     pub fn can_delete(self, force: bool) -> bool {
         force || matches!(self, Status::Created | Status::Stopped)

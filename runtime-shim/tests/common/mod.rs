@@ -165,6 +165,7 @@ impl Fixture {
             runtime: self.runtime.into(),
             log_max_size: 0,
             log_max_file: 0,
+            cri_log_path: String::new(),
         }
     }
 

@@ -47,6 +47,14 @@ pub enum SpecError {
     #[error("--init requested but no init binary is configured")]
     InitNotConfigured,
 
+    /// A seccomp profile (the CRI's `Localhost`) that is not an OCI seccomp profile.
+    #[error("invalid seccomp profile {path}: {reason}")]
+    InvalidSeccomp { path: PathBuf, reason: String },
+
+    /// A device path that is not a character or block device.
+    #[error("{path} is not a device")]
+    InvalidDevice { path: PathBuf },
+
     /// `/etc/passwd` or `/etc/group` inside the rootfs could not be read.
     #[error("reading {path}: {source}")]
     Io {

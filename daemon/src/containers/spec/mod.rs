@@ -43,6 +43,7 @@ mod error;
 mod host;
 mod linux;
 mod mounts;
+pub mod pod;
 mod seccomp;
 mod user;
 
