@@ -1,8 +1,8 @@
 //! `ferry build` end to end: a Dockerfile FROM the busybox fixture with RUN, COPY (and
 //! .dockerignore), ADD of a local tar, ENV, WORKDIR, USER and CMD, built by a real ferryd through real ferry-shims;
-//! the result runs; a rebuild is all CACHED with the same image ID; a changed file re-runs its
+//! the result runs, pushes and saves; a rebuild is all CACHED with the same image ID; a changed file re-runs its
 //! COPY and what follows; a failing RUN names the step and commits nothing; multi-stage with
-//! COPY --from and --target; builder prune leaves nothing; a bad Dockerfile is refused before anything runs.
+//! COPY --from and --target; the cache across a ferryd restart; builder prune leaves nothing; a bad Dockerfile is refused before anything runs.
 
 use std::path::PathBuf;
 
@@ -20,16 +20,18 @@ fn context(env: &Env, name: &str, files: &[(&str, &str)]) -> PathBuf {
     dir
 }
 
-/// A plain tar holding one file.
-fn small_tar(path: &str, body: &[u8]) -> Vec<u8> {
+/// A plain tar of `(path, contents)` files, owned by root, mtime 0.
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_ustar();
-    h.set_size(body.len() as u64);
-    h.set_mode(0o644);
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
-    b.append_data(&mut h, path, body).expect("append");
+    for (path, body) in files {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        b.append_data(&mut h, path, *body).expect("append");
+    }
     b.into_inner().expect("finish")
 }
 
@@ -60,7 +62,7 @@ fn image_id(env: &Env, name: &str) -> String {
 fn a_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
     let env = Env::builder().with_busybox().build();
     let dockerfile = format!(
-        "FROM {}\nENV GREETING=hello\nWORKDIR /app\nCOPY . ./\nADD files.tar /opt/\nRUN echo \"built $GREETING\" > built.txt && rm /etc/issue\nUSER 1000\nCMD [\"sh\", \"-c\", \"cat msg.txt built.txt; id -u; ls secret.txt /etc/issue 2>&1 | wc -l\"]\n",
+        "FROM {}\nENV GREETING=hello\nWORKDIR /app\nCOPY . ./\nADD files.tar /opt/\nRUN echo \"built $GREETING\" > built.txt && rm /etc/issue\nUSER 1000\nARG WHO=nobody\nLABEL who=$WHO\nEXPOSE 8080\nSTOPSIGNAL SIGINT\nHEALTHCHECK --interval=5s CMD true\nCMD [\"sh\", \"-c\", \"cat msg.txt built.txt; id -u; ls secret.txt /etc/issue 2>&1 | wc -l\"]\n",
         env.busybox()
     );
     let files = [
@@ -70,8 +72,17 @@ fn a_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
         (".dockerignore", "secret.txt\n"),
     ];
     let dir = context(&env, "ctx", &files);
-    std::fs::write(dir.join("files.tar"), small_tar("inner/f", b"extracted\n")).expect("write");
-    let first = built_ok(&env, &dir, &["-t", "built:v1", "-t", "built:also"]);
+    std::fs::write(
+        dir.join("files.tar"),
+        tar_of(&[("inner/f", b"extracted\n")]),
+    )
+    .expect("write");
+    let flags = ["--build-arg", "WHO=ferry", "--label", "team=core"];
+    let first = built_ok(
+        &env,
+        &dir,
+        &[&["-t", "built:v1", "-t", "built:also"][..], &flags].concat(),
+    );
     assert!(first.stderr.contains("#1 [1/4] FROM "), "{}", first.stderr);
     assert!(
         first.stderr.contains("[4/4] RUN echo \"built $GREETING\""),
@@ -95,6 +106,26 @@ fn a_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
     let added = env.ok(&["run", "--rm", "built:v1", "cat", "/opt/inner/f"]);
     assert_eq!(added, "extracted\n", "ADD extracts a local tar");
     let id = image_id(&env, "built:v1");
+    let config: serde_json::Value = serde_json::from_str(&env.ok_trim(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config}}",
+        "built:v1",
+    ]))
+    .expect("config JSON");
+    assert_eq!(
+        config["Labels"],
+        serde_json::json!({"who": "ferry", "team": "core"})
+    );
+    assert_eq!(config["ExposedPorts"], serde_json::json!({"8080/tcp": {}}));
+    assert_eq!(config["StopSignal"], "SIGINT");
+    assert_eq!(
+        config["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "true"])
+    );
+    assert_eq!(config["WorkingDir"], "/app");
+    assert_eq!(config["User"], "1000");
     assert_eq!(id, image_id(&env, "built:also"));
 
     // A touched file is the same file: the cache looks at content and metadata, not mtimes.
@@ -104,7 +135,16 @@ fn a_dockerfile_builds_runs_and_rebuilds_from_the_cache() {
         .expect("open");
     msg.set_modified(std::time::SystemTime::UNIX_EPOCH)
         .expect("touch");
-    let again = built_ok(&env, &dir, &["-t", "built:v1"]);
+    // It pushes and saves like a pulled image.
+    let remote = env.reference("built/app:v1");
+    env.ok(&["tag", "built:v1", &remote]);
+    env.ok(&["push", "-q", &remote]);
+    let saved = env.scratch_path("built.tar");
+    env.ok(&["save", "-o", &saved, "built:v1"]);
+    assert!(std::fs::metadata(&saved).expect("saved").len() > 0);
+    env.ok(&["rmi", &remote]);
+
+    let again = built_ok(&env, &dir, &[&["-t", "built:v1"][..], &flags].concat());
     assert_eq!(
         again.stderr.matches("CACHED").count(),
         3,
@@ -172,7 +212,7 @@ fn a_failing_run_names_the_step_and_commits_nothing() {
 
 #[test]
 fn multi_stage_copy_from_and_target() {
-    let env = Env::builder().with_busybox().build();
+    let mut env = Env::builder().with_busybox().build();
     let dockerfile = format!(
         "ARG BASE={}\nFROM $BASE AS builder\nRUN mkdir -p /out && echo compiled > /out/app\nFROM scratch\nCOPY --from=builder --chmod=755 /out/app /app\nCOPY --from=builder /bin/busybox /bin/cat\nCMD [\"/bin/cat\", \"/app\"]\n",
         env.busybox()
@@ -193,6 +233,16 @@ fn multi_stage_copy_from_and_target() {
     built_ok(&env, &dir, &["-t", "just-builder", "--target", "builder"]);
     let files = env.ok(&["run", "--rm", "just-builder", "cat", "/out/app"]);
     assert_eq!(files, "compiled\n");
+
+    // The cache is in the metadata database: it survives a restart of ferryd.
+    env.daemon_mut().restart();
+    let again = built_ok(&env, &dir, &["-t", "small"]);
+    assert_eq!(
+        again.stderr.matches("CACHED").count(),
+        3,
+        "{}",
+        again.stderr
+    );
 
     // The cache holds the layers after every image is gone; builder prune lets them go.
     env.ok(&["rmi", "small", "just-builder", &env.busybox()]);
@@ -265,7 +315,8 @@ fn onbuild_triggers_run_in_the_child_build_only() {
     );
     let dir = context(&env, "onbase", &[("Dockerfile", &base)]);
     built_ok(&env, &dir, &["-t", "onbase"]);
-    let child = "FROM onbase\nCMD [\"sh\", \"-c\", \"cat /t; echo $FROM_TRIGGER\"]\n";
+    // The child also writes a file from a heredoc, expanded with the trigger's ENV.
+    let child = "FROM onbase\nCOPY <<MSG /msg\nhello ${FROM_TRIGGER}\nMSG\nCMD [\"sh\", \"-c\", \"cat /t; echo $FROM_TRIGGER; cat /msg\"]\n";
     let dir = context(&env, "child", &[("Dockerfile", child)]);
     let out = built_ok(&env, &dir, &["-t", "child"]);
     assert!(
@@ -273,7 +324,10 @@ fn onbuild_triggers_run_in_the_child_build_only() {
         "{}",
         out.stderr
     );
-    assert_eq!(env.ok(&["run", "--rm", "child"]), "triggered\nyes\n");
+    assert_eq!(
+        env.ok(&["run", "--rm", "child"]),
+        "triggered\nyes\nhello yes\n"
+    );
     let on = |image: &str| {
         env.ok_trim(&[
             "image",
@@ -316,4 +370,25 @@ fn run_mounts_cache_bind_tmpfs_and_network_none() {
     let out = built_ok(&env, &dir, &["-t", "m2"]);
     assert!(!out.stderr.contains("CACHED"), "{}", out.stderr);
     assert_eq!(env.ok(&["run", "--rm", "m2", "cat", "/seen"]), "one\ntwo\n");
+}
+
+#[test]
+fn a_dockerfile_or_a_context_tar_on_stdin() {
+    let env = Env::builder().with_busybox().build();
+    let dockerfile = format!("FROM {}\nRUN echo piped > /p\n", env.busybox());
+    let (code, _, stderr) = env.ferry_stdin(&["build", "-t", "piped", "-"], dockerfile.as_bytes());
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(env.ok(&["run", "--rm", "piped", "cat", "/p"]), "piped\n");
+
+    let with_copy = format!("FROM {}\nCOPY hello /hello\n", env.busybox());
+    let tar = tar_of(&[
+        ("Dockerfile", with_copy.as_bytes()),
+        ("hello", b"from a tar\n"),
+    ]);
+    let (code, _, stderr) = env.ferry_stdin(&["build", "-t", "tarred", "-"], &tar);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(
+        env.ok(&["run", "--rm", "tarred", "cat", "/hello"]),
+        "from a tar\n"
+    );
 }

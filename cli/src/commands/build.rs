@@ -22,13 +22,13 @@ use crate::io::chunks::ChunkWriter;
 
 #[derive(Debug, Args)]
 pub(crate) struct BuildArgs {
-    /// Build context directory
+    /// Build context directory, or - (a tar, or a Dockerfile, on stdin)
     #[arg(value_name = "PATH")]
     path: PathBuf,
     /// Name and optionally a tag (format: "name:tag")
     #[arg(short, long = "tag", value_name = "NAME")]
     tags: Vec<String>,
-    /// Name of the Dockerfile (default: "PATH/Dockerfile")
+    /// Name of the Dockerfile (default: "PATH/Dockerfile"; - reads it from stdin)
     #[arg(short, long, value_name = "FILE")]
     file: Option<PathBuf>,
     /// Set build-time variables (KEY=VALUE, or KEY to take it from the environment)
@@ -40,6 +40,12 @@ pub(crate) struct BuildArgs {
     /// Do not use cache when building the image
     #[arg(long)]
     no_cache: bool,
+    /// Always attempt to pull all referenced images
+    #[arg(long)]
+    pull: bool,
+    /// Set type of progress output (auto, plain, tty; all print plain progress)
+    #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty", "quiet"])]
+    progress: String,
     /// Suppress the build output and print image ID on success
     #[arg(short, long)]
     quiet: bool,
@@ -55,7 +61,7 @@ pub(crate) struct BuildArgs {
 }
 
 pub(crate) async fn run(host: &str, args: BuildArgs) -> anyhow::Result<i32> {
-    let (options, ignore) = match prepare(&args) {
+    let (options, source) = match prepare(&args) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("ERROR: {e:#}");
@@ -67,11 +73,10 @@ pub(crate) async fn run(host: &str, args: BuildArgs) -> anyhow::Result<i32> {
         part: Some(Part::Options(options)),
     })
     .await?;
-    let dir = args.path.clone();
-    let producer = tokio::task::spawn_blocking(move || send_context(tx, &dir, ignore));
+    let producer = tokio::task::spawn_blocking(move || send_context(tx, source));
     let mut client = BuildClient::new(crate::client::connect(host).await?);
     let mut printer = Printer {
-        quiet: args.quiet,
+        quiet: args.quiet || args.progress == "quiet",
         last: 0,
     };
     let outcome = match client.build(ReceiverStream::new(rx)).await {
@@ -103,35 +108,83 @@ pub(crate) async fn run(host: &str, args: BuildArgs) -> anyhow::Result<i32> {
     }
 }
 
-/// The options message and the ignore rules, from the flags and the files.
-fn prepare(args: &BuildArgs) -> anyhow::Result<(BuildOptions, Ignore)> {
-    if !args.path.is_dir() {
-        anyhow::bail!(
-            "unable to prepare context: path {:?} not found",
-            args.path.display()
-        );
-    }
-    let dockerfile = args
-        .file
-        .clone()
-        .unwrap_or_else(|| args.path.join("Dockerfile"));
-    let text = std::fs::read_to_string(&dockerfile)
-        .with_context(|| format!("failed to read dockerfile: open {}", dockerfile.display()))?;
-    let ignore =
-        Ignore::parse(&ignore_text(&args.path, &dockerfile)).map_err(anyhow::Error::msg)?;
+/// Where the context comes from: a directory (filtered by its ignore rules), or stdin's bytes
+/// (`ferry build -`: a tar, or a lone Dockerfile and no context).
+#[derive(Debug)]
+enum ContextSource {
+    Dir(PathBuf, Ignore),
+    Bytes(Vec<u8>),
+}
+
+/// The options message and the context, from the flags and the files.
+fn prepare(args: &BuildArgs) -> anyhow::Result<(BuildOptions, ContextSource)> {
+    let (text, name, source) = if args.path == Path::new("-") {
+        from_stdin(args.file.as_deref())?
+    } else {
+        from_dir(&args.path, args.file.as_deref())?
+    };
     let env: HashMap<String, String> = std::env::vars().collect();
     let options = BuildOptions {
         dockerfile: text,
-        dockerfile_name: dockerfile_name(&args.path, &dockerfile),
+        dockerfile_name: name,
         tags: args.tags.clone(),
         build_args: build_args(&args.build_args, &env),
         target: args.target.clone().unwrap_or_default(),
         no_cache: args.no_cache,
+        pull: args.pull,
         labels: args.labels.iter().map(|l| split_kv(l)).collect(),
         platform: args.platform.clone().unwrap_or_default(),
         source_date_epoch: env.get("SOURCE_DATE_EPOCH").cloned().unwrap_or_default(),
     };
-    Ok((options, ignore))
+    Ok((options, source))
+}
+
+/// A directory context; the Dockerfile is `-f FILE` (`-f -`: stdin) or `DIR/Dockerfile`.
+fn from_dir(dir: &Path, file: Option<&Path>) -> anyhow::Result<(String, String, ContextSource)> {
+    if !dir.is_dir() {
+        anyhow::bail!(
+            "unable to prepare context: path {:?} not found",
+            dir.display()
+        );
+    }
+    let dockerfile = file.map_or_else(|| dir.join("Dockerfile"), Path::to_path_buf);
+    let text = if dockerfile == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("failed to read dockerfile from stdin")?
+    } else {
+        std::fs::read_to_string(&dockerfile)
+            .with_context(|| format!("failed to read dockerfile: open {}", dockerfile.display()))?
+    };
+    let ignore = Ignore::parse(&ignore_text(dir, &dockerfile)).map_err(anyhow::Error::msg)?;
+    let name = dockerfile_name(dir, &dockerfile);
+    Ok((text, name, ContextSource::Dir(dir.to_path_buf(), ignore)))
+}
+
+/// `ferry build -`: stdin is a tar holding the Dockerfile (`-f NAME` in it), or a Dockerfile.
+fn from_stdin(file: Option<&Path>) -> anyhow::Result<(String, String, ContextSource)> {
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).context("read stdin")?;
+    if !(bytes.len() >= 262 && &bytes[257..262] == b"ustar") {
+        let text = String::from_utf8(bytes).context("the Dockerfile on stdin is not UTF-8")?;
+        return Ok((text, "Dockerfile".into(), ContextSource::Bytes(Vec::new())));
+    }
+    let name = file.unwrap_or(Path::new("Dockerfile"));
+    let text = dockerfile_in_tar(&bytes, name)?;
+    let shown = name.display().to_string();
+    Ok((text, shown, ContextSource::Bytes(bytes)))
+}
+
+fn dockerfile_in_tar(tar: &[u8], name: &Path) -> anyhow::Result<String> {
+    let mut a = tar::Archive::new(tar);
+    for e in a.entries()? {
+        let mut e = e?;
+        if e.path()?.components().eq(name.components()) {
+            return Ok(std::io::read_to_string(&mut e)?);
+        }
+    }
+    anyhow::bail!(
+        "failed to read dockerfile: {} is not in the context",
+        name.display()
+    )
 }
 
 /// `NAME.dockerignore` beside the Dockerfile wins over the context's `.dockerignore`.
@@ -174,7 +227,7 @@ fn split_kv(s: &str) -> (String, String) {
 }
 
 /// Streams the context tar; runs on a blocking thread.
-fn send_context(tx: mpsc::Sender<BuildRequest>, dir: &Path, ignore: Ignore) -> anyhow::Result<u64> {
+fn send_context(tx: mpsc::Sender<BuildRequest>, source: ContextSource) -> anyhow::Result<u64> {
     let (ctx_tx, mut ctx_rx) = mpsc::channel::<Vec<u8>>(8);
     let forward = std::thread::spawn(move || {
         while let Some(data) = ctx_rx.blocking_recv() {
@@ -184,7 +237,13 @@ fn send_context(tx: mpsc::Sender<BuildRequest>, dir: &Path, ignore: Ignore) -> a
             }
         }
     });
-    let res = context_tar(ChunkWriter::buffered(ctx_tx), dir, ignore);
+    let mut out = ChunkWriter::buffered(ctx_tx);
+    let res = match source {
+        ContextSource::Dir(dir, ignore) => context_tar(out, &dir, ignore),
+        ContextSource::Bytes(b) => std::io::Write::write_all(&mut out, &b)
+            .and_then(|()| ChunkWriter::finish(out))
+            .map_err(anyhow::Error::from),
+    };
     let _ = forward.join();
     res
 }
@@ -249,6 +308,22 @@ mod tests {
         assert_eq!(got["A"], "1");
         assert_eq!(got["HOME"], "/root");
         assert_eq!(got["B"], "x=y");
+    }
+
+    #[test]
+    fn the_dockerfile_is_found_in_a_stdin_tar() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_size(13);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "ci/Dockerfile", &b"FROM scratch\n"[..])
+            .unwrap();
+        let tar = b.into_inner().unwrap();
+        assert_eq!(
+            dockerfile_in_tar(&tar, Path::new("ci/Dockerfile")).unwrap(),
+            "FROM scratch\n"
+        );
+        assert!(dockerfile_in_tar(&tar, Path::new("Dockerfile")).is_err());
     }
 
     #[test]

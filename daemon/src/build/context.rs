@@ -20,7 +20,7 @@ impl Context {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
         let ctx = Context { dir };
         ferry_image_service::unpack::apply_layer(tar, &ctx.dir, &Default::default())
-            .map_err(ferry_image_service::Error::from)?;
+            .map_err(|e| super::BuildError::Invalid(format!("invalid build context: {e}")))?;
         Ok(ctx)
     }
 

@@ -69,7 +69,15 @@ pub(crate) fn write_tar(root: &Path, plan: &CopyPlan, out: &Path) -> Result<Stri
             found.push((name, fd));
         }
     }
-    let into_dir = plan.dest.ends_with('/') || found.len() > 1 || plan.srcs.len() > 1;
+    let several = found.len() > 1 || plan.srcs.len() > 1;
+    if several && !plan.dest.ends_with('/') {
+        return Err(BuildError::Invalid(format!(
+            "When using COPY with more than one source file, the destination must be a directory and end with a / ({})",
+            plan.dest
+        ))
+        .into());
+    }
+    let into_dir = plan.dest.ends_with('/') || several;
     // The key leaves mtimes out (a touched file is the same file, as for Docker's cache): the
     // same entries, every time written as 0, hashed without being stored.
     let opts = Options {
@@ -406,7 +414,7 @@ mod tests {
             ["app", "app/main.rs", "app/sub", "app/sub/x"]
         );
         assert_eq!(
-            got(plan(&["./src/../c.md", "a.txt"], "/d")),
+            got(plan(&["./src/../c.md", "a.txt"], "/d/")),
             ["d/c.md", "d/a.txt"]
         );
         let mut p = plan(&["a.txt"], "/f");
@@ -432,6 +440,13 @@ mod tests {
         assert_eq!(
             e(plan(&["../etc/passwd"], "/x")),
             "forbidden path outside the build context: ../etc/passwd"
+        );
+        std::fs::write(tmp.path().join("a"), "").unwrap();
+        std::fs::write(tmp.path().join("b"), "").unwrap();
+        let several = e(plan(&["a", "b"], "/x"));
+        assert!(
+            several.contains("the destination must be a directory and end with a /"),
+            "{several}"
         );
     }
 

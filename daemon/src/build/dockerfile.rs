@@ -55,6 +55,8 @@ pub(crate) struct CopySpec {
     pub chmod: Option<String>,
     /// ADD rather than COPY (a local tar archive is extracted).
     pub add: bool,
+    /// `COPY <<NAME dest`: files written from the Dockerfile (name, body, expanded or not).
+    pub heredocs: Vec<(String, String, bool)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -370,14 +372,24 @@ impl Reader<'_> {
         add: bool,
     ) -> Result<CopySpec, BuildError> {
         let mut srcs = Vec::new();
+        let mut heredocs = Vec::new();
         for s in src {
             match s {
                 Source::Path(p) => {
                     self.check_words(line, &p.value)?;
                     srcs.push(p.value.to_string());
                 }
-                _ => return Err(self.unsupported(line, "a heredoc source".into())),
+                Source::HereDoc(d) => {
+                    // The delimiter is the line that ends the body.
+                    let rest = self.text.get(d.span.end..).unwrap_or_default();
+                    let name = rest.lines().next().unwrap_or_default().trim().to_string();
+                    heredocs.push((name, d.value.to_string(), d.expand));
+                }
+                _ => return Err(self.unsupported(line, "this COPY source".into())),
             }
+        }
+        if !heredocs.is_empty() && (!srcs.is_empty() || flags.contains_key("from")) {
+            return Err(self.unsupported(line, "a heredoc beside other sources".into()));
         }
         self.check_words(line, dest)?;
         if add && srcs.iter().any(|s| s.contains("://")) {
@@ -390,6 +402,7 @@ impl Reader<'_> {
             chown: flags.remove("chown"),
             chmod: flags.remove("chmod"),
             add,
+            heredocs,
         })
     }
 
@@ -698,6 +711,19 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn copy_heredocs_keep_their_name_and_body() {
+        let df = parse("FROM scratch\nCOPY <<CONF /etc/app.conf\nkey=$V\nCONF\n").unwrap();
+        let Kind::Copy(c) = &df.stages[0].steps[0].kind else {
+            panic!()
+        };
+        assert_eq!(
+            c.heredocs,
+            [("CONF".to_string(), "key=$V\n".to_string(), true)]
+        );
+        assert!(c.srcs.is_empty());
     }
 
     #[test]

@@ -171,57 +171,33 @@ pub(crate) fn apply(
     let cfg = &mut doc.config;
     match kind {
         Kind::Env(pairs) => {
-            // Each pair sees the ones before it on the same line (BuildKit expands all with
-            // the variables as they were, then sets them: the same for distinct names).
-            for p in pairs {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                let v = ex(v)?;
-                cfg.set_env(&ex(k)?, &v);
+            // Every value is expanded with the variables as they were before the line.
+            for (k, v) in split_pairs(pairs, &ex)? {
+                cfg.set_env(&k, &v);
             }
         }
-        Kind::Arg(args) => {
-            for (name, default) in args {
-                let value = match (sources.build_args.get(name), default) {
-                    (Some(v), _) => Some(v.clone()),
-                    (None, Some(d)) => Some(ex(d)?),
-                    (None, None) => sources.globals.get(name).cloned(),
-                };
-                if let Some(v) = value {
-                    scope.args.insert(name.clone(), v);
-                }
-            }
-        }
+        Kind::Arg(args) => scope.args.extend(arg_values(args, sources, &ex)?),
         Kind::Label(pairs) => {
             let labels = cfg.labels.get_or_insert_with(BTreeMap::new);
-            for p in pairs {
-                let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                labels.insert(ex(k)?, ex(v)?);
-            }
+            labels.extend(split_pairs(pairs, &ex)?);
         }
         Kind::Expose(ports) => {
-            let set = cfg.exposed_ports.get_or_insert_with(BTreeMap::new);
+            let mut words = Vec::new();
             for p in ports {
-                for w in lex::expand_words(p, &vars, escape)? {
-                    let key = if w.contains('/') {
-                        w
-                    } else {
-                        format!("{w}/tcp")
-                    };
-                    set.insert(key, Value::Object(Map::new()));
-                }
+                words.extend(lex::expand_words(p, &vars, escape)?);
             }
+            let ports = words.into_iter().map(|w| match w.contains('/') {
+                true => w,
+                false => format!("{w}/tcp"),
+            });
+            add_set(&mut cfg.exposed_ports, ports);
+        }
+        Kind::Volume(vs) => {
+            let vs = vs.iter().map(|v| ex(v)).collect::<Result<Vec<_>, _>>()?;
+            add_set(&mut cfg.volumes, vs);
         }
         Kind::User(u) => cfg.user = Some(ex(u)?),
-        Kind::Volume(vs) => {
-            let set = cfg.volumes.get_or_insert_with(BTreeMap::new);
-            for v in vs {
-                set.insert(ex(v)?, Value::Object(Map::new()));
-            }
-        }
-        Kind::Workdir(w) => {
-            let w = ex(w)?;
-            cfg.working_dir = Some(workdir(cfg.working_dir.as_deref(), &w));
-        }
+        Kind::Workdir(w) => cfg.working_dir = Some(workdir(cfg.working_dir.as_deref(), &ex(w)?)),
         Kind::Entrypoint(c) => {
             cfg.entrypoint = Some(cfg.argv(c));
             if !scope.cmd_set {
@@ -242,6 +218,45 @@ pub(crate) fn apply(
         Kind::Run(..) | Kind::Copy(_) => {}
     }
     Ok(())
+}
+
+type Expand<'a> = dyn Fn(&str) -> Result<String, LexError> + 'a;
+
+/// `K=V` words, both sides expanded.
+fn split_pairs(pairs: &[String], ex: &Expand<'_>) -> Result<Vec<(String, String)>, LexError> {
+    pairs
+        .iter()
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            Ok((ex(k)?, ex(v)?))
+        })
+        .collect()
+}
+
+/// ARG values: `--build-arg`, else the default, else the global ARG's value; unset if none.
+fn arg_values(
+    args: &[(String, Option<String>)],
+    sources: &ArgSources,
+    ex: &Expand<'_>,
+) -> Result<Vec<(String, String)>, LexError> {
+    let mut out = Vec::new();
+    for (name, default) in args {
+        let value = match (sources.build_args.get(name), default) {
+            (Some(v), _) => Some(v.clone()),
+            (None, Some(d)) => Some(ex(d)?),
+            (None, None) => sources.globals.get(name).cloned(),
+        };
+        out.extend(value.map(|v| (name.clone(), v)));
+    }
+    Ok(out)
+}
+
+/// Adds keys to one of Docker's `{"key": {}}` sets (ExposedPorts, Volumes).
+fn add_set(set: &mut Option<BTreeMap<String, Value>>, keys: impl IntoIterator<Item = String>) {
+    let set = set.get_or_insert_with(BTreeMap::new);
+    for k in keys {
+        set.insert(k, Value::Object(Map::new()));
+    }
 }
 
 /// WORKDIR: relative to the current one, cleaned, absolute.

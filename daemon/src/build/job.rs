@@ -14,6 +14,7 @@ use ferry_image_service::pull::platform_string;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::copy::{self, CopyPlan};
 use super::dockerfile::{Cmd, CopySpec, Dockerfile, Kind, RunMount, RunOpts, Stage, Step};
@@ -35,6 +36,8 @@ pub(crate) struct Plan {
     args: ArgSources,
     platform: Platform,
     no_cache: bool,
+    /// `--pull`: base images are pulled even when present.
+    pull: bool,
     labels: BTreeMap<String, String>,
     epoch: Option<i64>,
 }
@@ -62,18 +65,7 @@ impl Plan {
                 .stage_index(t, df.stages.len())
                 .ok_or_else(|| BuildError::UnknownTarget(t.to_string()))?,
         };
-        let host = Platform::host();
-        if !req.platform.is_empty() {
-            let want = Platform::parse(&req.platform).map_err(ferry_image_service::Error::from)?;
-            if platform_string(&want) != platform_string(&host) {
-                return Err(BuildError::Invalid(format!(
-                    "platform {} cannot be built on this {} host",
-                    req.platform,
-                    platform_string(&host)
-                ))
-                .into());
-            }
-        }
+        let host = build_platform(&req.platform)?;
         let args = arg_sources(&df, &req.build_args)?;
         Ok(Plan {
             df,
@@ -82,10 +74,28 @@ impl Plan {
             args,
             platform: host,
             no_cache: req.no_cache,
+            pull: req.pull,
             labels: req.labels.clone(),
             epoch: req.source_date_epoch,
         })
     }
+}
+
+/// The platform built: the host's; `--platform` may name it, and no other.
+fn build_platform(asked: &str) -> Result<Platform> {
+    let host = Platform::host();
+    if asked.is_empty() {
+        return Ok(host);
+    }
+    let want = Platform::parse(asked).map_err(ferry_image_service::Error::from)?;
+    if platform_string(&want) != platform_string(&host) {
+        return Err(BuildError::Invalid(format!(
+            "platform {asked} cannot be built on this {} host",
+            platform_string(&host)
+        ))
+        .into());
+    }
+    Ok(host)
 }
 
 /// The global ARGs' values (a `--build-arg` wins over the default) beside the build args.
@@ -329,21 +339,12 @@ impl<'a> Job<'a> {
     /// An image from the store, pulled first if it is not there (as `docker build` does).
     async fn image(&mut self, reference: &str) -> Result<State> {
         let store = self.b.store();
-        let rec = match store.meta.resolve_image(reference) {
-            Ok(r) => r,
-            Err(ferry_image_service::Error::ImageNotFound(_)) => {
-                let (tx, mut rx) = mpsc::channel(64);
-                let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-                let platform = platform_string(&self.plan.platform);
-                let pulled = self
-                    .b
-                    .puller
-                    .pull(reference, &platform, tx, CancellationToken::new())
-                    .await;
-                let _ = drain.await;
-                store.meta.resolve_image(&pulled?.image_id)?
+        let rec = match (self.plan.pull, store.meta.resolve_image(reference)) {
+            (false, Ok(r)) => r,
+            (_, Ok(_)) | (_, Err(ferry_image_service::Error::ImageNotFound(_))) => {
+                self.pull(reference).await?
             }
-            Err(e) => return Err(e.into()),
+            (_, Err(e)) => return Err(e.into()),
         };
         self.hold(&rec);
         let doc = self.read_doc(&rec.config_digest)?;
@@ -353,6 +354,20 @@ impl<'a> Job<'a> {
             key: key(&["image", &rec.config_digest]),
             scope: Scope::default(),
         })
+    }
+
+    /// Pulls a base image (missing, or `--pull`), as `docker build` does.
+    async fn pull(&self, reference: &str) -> Result<ImageRecord> {
+        let (tx, mut rx) = mpsc::channel(64);
+        let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+        let platform = platform_string(&self.plan.platform);
+        let pulled = self
+            .b
+            .puller
+            .pull(reference, &platform, tx, CancellationToken::new())
+            .await;
+        let _ = drain.await;
+        Ok(self.b.store().meta.resolve_image(&pulled?.image_id)?)
     }
 
     fn read_doc(&self, config_digest: &str) -> Result<ImageDoc> {
@@ -405,13 +420,21 @@ impl<'a> Job<'a> {
         parent: State,
         name: String,
     ) -> Result<State> {
+        let span = tracing::info_span!("build_step", name = %name, cached = tracing::field::Empty);
         let id = self.start(name).await;
         let t = Instant::now();
-        let res = match &step.kind {
-            Kind::Run(cmd, opts) => self.run_step(i, id, &parent, cmd, opts).await,
-            Kind::Copy(spec) => self.copy_step(i, step, &parent, spec).await,
-            _ => unreachable!("has_layer() is true only for RUN and COPY"),
-        };
+        let res = async {
+            match &step.kind {
+                Kind::Run(cmd, opts) => self.run_step(i, id, &parent, cmd, opts).await,
+                Kind::Copy(spec) => self.copy_step(i, step, &parent, spec).await,
+                _ => unreachable!("has_layer() is true only for RUN and COPY"),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        if let Ok((_, cached)) = &res {
+            span.record("cached", cached);
+        }
         match res {
             Ok((state, cached)) => {
                 if cached {
@@ -557,11 +580,15 @@ impl<'a> Job<'a> {
     ) -> Result<(State, bool)> {
         let (data, exec) = self.b.data_roots();
         let root = StepRoot::mount(self.b.store(), data, exec, &parent.chain_ids())?;
-        let plan = self.copy_plan(step, parent, spec, &root.rootfs())?;
+        let mut plan = self.copy_plan(step, parent, spec, &root.rootfs())?;
         let source = self.copy_source(i, spec.from.as_deref()).await?;
-        let src_dir = source
+        let mut src_dir = source
             .as_ref()
             .map_or(self.context.to_path_buf(), |r| r.rootfs());
+        if !spec.heredocs.is_empty() {
+            src_dir = root.paths.state.join("heredocs");
+            plan.srcs = self.write_heredocs(step, parent, &spec.heredocs, &src_dir)?;
+        }
         let tar = root.paths.state.join("copy.tar");
         let (p, t) = (plan.clone(), tar.clone());
         let digest = tokio::task::spawn_blocking(move || copy::write_tar(&src_dir, &p, &t))
@@ -619,6 +646,33 @@ impl<'a> Job<'a> {
             mode,
             extract: spec.add,
         })
+    }
+
+    /// Writes `COPY <<NAME` bodies as files named NAME in `dir` (expanded unless the delimiter
+    /// was quoted); returns their names.
+    fn write_heredocs(
+        &self,
+        step: &Step,
+        parent: &State,
+        docs: &[(String, String, bool)],
+        dir: &Path,
+    ) -> Result<Vec<String>> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        let vars = parent.scope.vars(&parent.doc.config);
+        let mut names = Vec::new();
+        for (name, body, expand) in docs {
+            let body = match expand {
+                true => lex::expand_heredoc(body, &vars).map_err(|e| self.lex_err(step.line, e))?,
+                false => body.clone(),
+            };
+            if name.is_empty() || name.contains('/') || name == ".." {
+                return Err(BuildError::Invalid(format!("invalid heredoc name {name:?}")).into());
+            }
+            let p = dir.join(name);
+            std::fs::write(&p, body).map_err(|e| Error::io("write", &p, e))?;
+            names.push(name.clone());
+        }
+        Ok(names)
     }
 
     /// The files a COPY reads: the context (None), or another stage's (or image's) root.

@@ -40,6 +40,27 @@ pub(crate) fn expand_words(word: &str, vars: &Vars, escape: char) -> Result<Vec<
     Ok(lx.until(None)?.words.finish())
 }
 
+/// Expands a heredoc's body: only `$` expansions and the escape before `$` (quotes are text
+/// in a heredoc, as in a shell's here-document).
+pub(crate) fn expand_heredoc(body: &str, vars: &Vars) -> Result<String, LexError> {
+    let mut lx = Lexer::new(body, vars, '\\');
+    let mut out = String::new();
+    while let Some(c) = lx.peek() {
+        match c {
+            '$' => out.push_str(&lx.dollar()?),
+            '\\' if lx.chars.get(lx.pos + 1) == Some(&'$') => {
+                lx.pos += 2;
+                out.push('$');
+            }
+            c => {
+                lx.pos += 1;
+                out.push(c);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Splits an instruction's arguments at unquoted white space without expanding anything, quotes
 /// and escapes kept (BuildKit's parser does this before `ENV a=1 b="x y"` is expanded per value).
 pub(crate) fn split_raw(s: &str, escape: char) -> Vec<String> {
@@ -421,6 +442,12 @@ mod tests {
         assert_eq!(w("'' x"), ["", "x"]);
         assert_eq!(w("a\\ b"), ["a b"]);
         assert!(w("").is_empty());
+    }
+
+    #[test]
+    fn heredoc_bodies_expand_variables_but_keep_quotes() {
+        let got = expand_heredoc("a=$A \"q\" 'x' \\$A\n", &vars()).unwrap();
+        assert_eq!(got, "a=a \"q\" 'x' $A\n");
     }
 
     #[test]

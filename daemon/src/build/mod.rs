@@ -24,7 +24,7 @@
 //! finished steps stay as cache).
 //!
 //! Not done yet: stages build one after another (not in parallel); RUN --mount=type=secret|ssh
-//! and heredoc COPY sources are refused; ADD fetches no URLs (a local tar is extracted); RUN runs
+//! and heredocs mixed with other COPY sources are refused; ADD fetches no URLs (a local tar is extracted); RUN runs
 //! in the host's network namespace.
 
 mod context;
@@ -60,6 +60,8 @@ pub struct BuildRequest {
     pub build_args: BTreeMap<String, String>,
     pub target: String,
     pub no_cache: bool,
+    /// `--pull`: pull base images even when present.
+    pub pull: bool,
     pub labels: BTreeMap<String, String>,
     pub platform: String,
     /// SOURCE_DATE_EPOCH: the image's time and the latest file time in its new layers.
@@ -121,11 +123,6 @@ impl Builder {
         let _ = std::fs::remove_dir_all(context::parent(&c.data_root));
     }
 
-    /// Reads the Dockerfile and the flags, failing on any error in them before anything else.
-    fn plan(&self, req: &BuildRequest) -> Result<job::Plan> {
-        job::Plan::new(req)
-    }
-
     /// Builds from the context tar `context` (read on a blocking thread).
     pub async fn build(
         &self,
@@ -133,13 +130,22 @@ impl Builder {
         context: impl std::io::Read + Send + 'static,
         progress: mpsc::Sender<Progress>,
     ) -> Result<Built> {
-        let plan = self.plan(&req)?;
+        // The Dockerfile and the flags are read whole first: an error in them runs nothing.
+        let plan = job::Plan::new(&req)?;
         let parent = context::parent(&self.containers.data_root);
         let ctx = tokio::task::spawn_blocking(move || context::Context::receive(context, &parent))
             .await
             .map_err(crate::Error::blocking("build context"))??;
         let job = job::Job::new(self, plan, ctx.dir(), progress);
-        job.run().await
+        let res = job.run().await;
+        if res.is_err() {
+            // The job's leases are gone with it: what a failed step committed without a cache
+            // entry (a layer whose snapshot did not finish) is collected now, as after a pull.
+            if let Err(e) = self.store().gc() {
+                tracing::warn!(error = %e, "collecting after a failed build");
+            }
+        }
+        res
     }
 
     /// `builder prune`: empties the build cache and collects what only it held.

@@ -125,6 +125,7 @@ fn request_of(o: pb::BuildOptions) -> Result<BuildRequest, Status> {
         build_args: o.build_args.into_iter().collect(),
         target: o.target,
         no_cache: o.no_cache,
+        pull: o.pull,
         labels: o.labels.into_iter().collect(),
         platform: o.platform,
         source_date_epoch,
