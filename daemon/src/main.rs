@@ -225,6 +225,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         bin_dirs: args.cni_bin_dir.clone(),
     };
     let cri = Cri::new(Arc::clone(&containers), Arc::clone(&puller), cni)?;
+    cri.sandboxes.repair().await?;
     containers.recover(cri.sandboxes.ready_ids()?).await?;
     if let Some(addr) = args.metrics_addr {
         let l = tokio::net::TcpListener::bind(addr)

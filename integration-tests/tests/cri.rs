@@ -163,7 +163,7 @@ fn a_pod_of_two_containers_shares_its_namespaces_survives_a_restart_and_leaves_n
     );
 
     // One pod: the same network, IPC and UTS namespaces, the pod's hostname and DNS.
-    for ns in ["net", "ipc", "uts"] {
+    for ns in ["net", "ipc", "uts", "pid"] {
         let link = format!("/proc/self/ns/{ns}");
         assert_eq!(
             out(&exec(&mut c, &a, &["readlink", &link])),
@@ -269,10 +269,11 @@ fn a_pod_of_two_containers_shares_its_namespaces_survives_a_restart_and_leaves_n
     c.call(rt.stop_container(stop.clone())).expect("stop");
     c.call(rt.stop_container(stop))
         .expect("stopping a stopped container succeeds");
+    // In the pod's shared PID namespace the process is not PID 1: SIGTERM ends it (143).
     let s = status(&c, &a);
     assert_eq!(
         (s.state, s.exit_code, s.reason.as_str()),
-        (cri::ContainerState::ContainerExited as i32, 137, "Error")
+        (cri::ContainerState::ContainerExited as i32, 143, "Error")
     );
     assert!(s.finished_at >= s.started_at && s.started_at > 0);
 
@@ -576,4 +577,69 @@ fn a_bidirectional_mount_propagates_back_to_the_host_and_a_private_one_does_not(
         pod_sandbox_id: pod,
     }))
     .expect("remove pod");
+}
+
+#[test]
+fn a_pod_whose_init_died_is_not_ready_after_a_restart_and_still_removes_cleanly() {
+    let mut env = env();
+    let c = client(&env);
+    let mut rt = c.runtime.clone();
+    let logs = tempfile::tempdir_in("/var/tmp").expect("log dir");
+    let req = cri::RunPodSandboxRequest {
+        config: Some(pod_config(logs.path())),
+        runtime_handler: String::new(),
+    };
+    let pod = c
+        .call(rt.run_pod_sandbox(req))
+        .expect("run pod")
+        .into_inner()
+        .pod_sandbox_id;
+    let req = cri::PodSandboxStatusRequest {
+        pod_sandbox_id: pod.clone(),
+        verbose: true,
+    };
+    let info = c
+        .call(rt.pod_sandbox_status(req))
+        .expect("status")
+        .into_inner()
+        .info;
+    let v: serde_json::Value = serde_json::from_str(&info["info"]).expect("verbose info");
+    let pid_ns = v["namespaces"]
+        .as_array()
+        .expect("namespaces")
+        .iter()
+        .find(|n| n[0] == "pid")
+        .expect("a pid namespace")[1]
+        .as_str()
+        .expect("path")
+        .to_string();
+    let init: i32 = pid_ns
+        .trim_start_matches("/proc/")
+        .trim_end_matches("/ns/pid")
+        .parse()
+        .expect("init pid");
+    // SAFETY: a plain kill(2) of the pod's init, which this test made.
+    assert_eq!(unsafe { libc::kill(init, libc::SIGKILL) }, 0);
+    assert!(ferry_integration_tests::wait_until(
+        std::time::Duration::from_secs(5),
+        || !Path::new(&pid_ns).exists()
+    ));
+    drop(c);
+    env.daemon_mut().restart();
+    let c = client(&env);
+    let mut rt = c.runtime.clone();
+    let pods = c
+        .call(rt.list_pod_sandbox(cri::ListPodSandboxRequest::default()))
+        .expect("pods")
+        .into_inner()
+        .items;
+    assert_eq!(pods[0].state, cri::PodSandboxState::SandboxNotready as i32);
+    assert!(
+        !env.daemon().exec_root().join("netns").join(&pod).exists(),
+        "the dead pod's netns is torn down"
+    );
+    c.call(rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod,
+    }))
+    .expect("remove");
 }

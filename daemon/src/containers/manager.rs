@@ -470,8 +470,14 @@ impl Containers {
             let _ = client.resume().await;
         }
         match client.kill(sig, all).await {
-            // It exited between our read and the kill: the monitor records the exit.
-            Err(Error::Shim(s)) if s.code() == tonic::Code::FailedPrecondition => Ok(false),
+            // It exited between our read and the kill (the shim knew, or the runtime found no
+            // process: ESRCH): the monitor records the exit.
+            Err(Error::Shim(s))
+                if s.code() == tonic::Code::FailedPrecondition
+                    || s.message().contains("No such process") =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(e),
             Ok(()) => Ok(true),
         }

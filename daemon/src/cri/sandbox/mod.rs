@@ -230,7 +230,14 @@ impl Sandboxes {
             .await;
         for c in self.members(&rec.id)? {
             if c.state.is_live() {
-                self.containers.stop(&c.id, Some(0)).await?;
+                if let Err(e) = self.containers.stop(&c.id, Some(0)).await {
+                    // One that ended meanwhile is stopped, which is all this asks.
+                    let live = self.containers.get(&c.id).is_ok_and(|r| r.state.is_live());
+                    if live {
+                        return Err(e);
+                    }
+                    tracing::debug!(id = %c.id, error = %e, "container ended while being stopped");
+                }
             }
         }
         self.tear_down(&mut rec).await;
@@ -263,6 +270,29 @@ impl Sandboxes {
             Err(Error::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// At start: a ready sandbox whose PID-namespace init died (a reboot, a kill) or whose
+    /// pinned namespaces are gone cannot hold containers any more: it is torn down and marked
+    /// not ready, as the kubelet then recreates it.
+    pub async fn repair(&self) -> Result<()> {
+        for mut rec in self.table.all()? {
+            if rec.state != SandboxState::Ready {
+                continue;
+            }
+            let init_dead = rec.init_pid > 0 && !pid::is_init(rec.init_pid);
+            let pins_gone = rec
+                .namespaces
+                .iter()
+                .any(|(kind, path)| kind != "pid" && !path.exists());
+            if init_dead || pins_gone {
+                tracing::warn!(id = %rec.id, init_dead, pins_gone, "pod sandbox lost its namespaces; marking it not ready");
+                self.tear_down(&mut rec).await;
+                rec.state = SandboxState::NotReady;
+                self.table.put(&rec)?;
+            }
+        }
+        Ok(())
     }
 
     /// The IDs whose network namespaces a restart's sweep must keep.

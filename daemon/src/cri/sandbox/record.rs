@@ -70,10 +70,11 @@ impl SandboxRecord {
             .is_some_and(|n| mode_is_node(n.pid))
     }
 
-    /// POD: the pod's containers share one PID namespace (that of its first container).
+    /// POD: the pod's containers share one PID namespace, held by the pod's init. POD is the
+    /// zero value, so a config without namespace options asks for it too.
     pub fn shared_pid(&self) -> bool {
         self.namespace_options()
-            .is_some_and(|n| n.pid == k8s_cri::v1::NamespaceMode::Pod as i32)
+            .is_none_or(|n| n.pid == k8s_cri::v1::NamespaceMode::Pod as i32)
     }
 
     pub fn name(&self) -> &str {
