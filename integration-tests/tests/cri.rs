@@ -88,6 +88,19 @@ fn status(c: &CriClient, id: &str) -> cri::ContainerStatus {
         .expect("a status")
 }
 
+/// RunPodSandbox; the pod's ID.
+fn run_pod(c: &CriClient, config: &cri::PodSandboxConfig) -> String {
+    let mut rt = c.runtime.clone();
+    let req = cri::RunPodSandboxRequest {
+        config: Some(config.clone()),
+        runtime_handler: String::new(),
+    };
+    c.call(rt.run_pod_sandbox(req))
+        .expect("run pod")
+        .into_inner()
+        .pod_sandbox_id
+}
+
 fn create_and_start(
     c: &CriClient,
     pod: &str,
@@ -134,15 +147,7 @@ fn a_pod_of_two_containers_shares_its_namespaces_survives_a_restart_and_leaves_n
 
     let logs = tempfile::tempdir_in("/var/tmp").expect("log dir");
     let sb = pod_config(logs.path());
-    let req = cri::RunPodSandboxRequest {
-        config: Some(sb.clone()),
-        runtime_handler: String::new(),
-    };
-    let pod = c
-        .call(rt.run_pod_sandbox(req))
-        .expect("run pod")
-        .into_inner()
-        .pod_sandbox_id;
+    let pod = run_pod(&c, &sb);
 
     let image = env.busybox();
     let a = create_and_start(
@@ -374,15 +379,7 @@ fn an_oom_kill_is_reported_as_oomkilled_with_137() {
     let mut rt = c.runtime.clone();
     let logs = tempfile::tempdir_in("/var/tmp").expect("log dir");
     let sb = pod_config(logs.path());
-    let req = cri::RunPodSandboxRequest {
-        config: Some(sb.clone()),
-        runtime_handler: String::new(),
-    };
-    let pod = c
-        .call(rt.run_pod_sandbox(req))
-        .expect("run pod")
-        .into_inner()
-        .pod_sandbox_id;
+    let pod = run_pod(&c, &sb);
     let mut cfg = container_config(&env.busybox(), "hog", "tail /dev/zero");
     cfg.linux = Some(cri::LinuxContainerConfig {
         resources: Some(cri::LinuxContainerResources {
@@ -444,15 +441,7 @@ fn pods_join_the_first_cni_configuration_of_the_conf_dir() {
     let c = client(&env);
     let mut rt = c.runtime.clone();
     let logs = tempfile::tempdir_in("/var/tmp").expect("log dir");
-    let req = cri::RunPodSandboxRequest {
-        config: Some(pod_config(logs.path())),
-        runtime_handler: String::new(),
-    };
-    let pod = c
-        .call(rt.run_pod_sandbox(req))
-        .expect("run pod")
-        .into_inner()
-        .pod_sandbox_id;
+    let pod = run_pod(&c, &pod_config(logs.path()));
     let req = cri::PodSandboxStatusRequest {
         pod_sandbox_id: pod.clone(),
         verbose: false,
@@ -523,15 +512,7 @@ fn a_bidirectional_mount_propagates_back_to_the_host_and_a_private_one_does_not(
         }),
         ..Default::default()
     });
-    let req = cri::RunPodSandboxRequest {
-        config: Some(sb.clone()),
-        runtime_handler: String::new(),
-    };
-    let pod = c
-        .call(rt.run_pod_sandbox(req))
-        .expect("run pod")
-        .into_inner()
-        .pod_sandbox_id;
+    let pod = run_pod(&c, &sb);
     let mut cfg = container_config(&env.busybox(), "m", "exec sleep 300");
     let mount = |h: &Path, ctr: &str, p: cri::MountPropagation| cri::Mount {
         host_path: h.display().to_string(),
@@ -585,15 +566,7 @@ fn a_pod_whose_init_died_is_not_ready_after_a_restart_and_still_removes_cleanly(
     let c = client(&env);
     let mut rt = c.runtime.clone();
     let logs = tempfile::tempdir_in("/var/tmp").expect("log dir");
-    let req = cri::RunPodSandboxRequest {
-        config: Some(pod_config(logs.path())),
-        runtime_handler: String::new(),
-    };
-    let pod = c
-        .call(rt.run_pod_sandbox(req))
-        .expect("run pod")
-        .into_inner()
-        .pod_sandbox_id;
+    let pod = run_pod(&c, &pod_config(logs.path()));
     let req = cri::PodSandboxStatusRequest {
         pod_sandbox_id: pod.clone(),
         verbose: true,

@@ -15,14 +15,8 @@ impl Networks {
         networks: &[NetworkRecord],
         ports: &[PortBinding],
     ) -> Result<NetState> {
+        let mut state = self.fresh_netns(id, ports)?;
         let ns = self.netns_path(id);
-        let _ = netns::remove(&ns);
-        netns::create(&ns).map_err(|e| Error::io("create network namespace", &ns, e))?;
-        let mut state = NetState {
-            netns: ns.display().to_string(),
-            endpoints: Vec::new(),
-            ports: ports.to_vec(),
-        };
         let t = Target {
             container_id: id,
             netns: &ns,
@@ -43,6 +37,18 @@ impl Networks {
             return Err(e);
         }
         Ok(state)
+    }
+
+    /// A new namespace for `id` (replacing a stale one), with no endpoint yet.
+    pub(crate) fn fresh_netns(&self, id: &str, ports: &[PortBinding]) -> Result<NetState> {
+        let ns = self.netns_path(id);
+        let _ = netns::remove(&ns);
+        netns::create(&ns).map_err(|e| Error::io("create network namespace", &ns, e))?;
+        Ok(NetState {
+            netns: ns.display().to_string(),
+            endpoints: Vec::new(),
+            ports: ports.to_vec(),
+        })
     }
 
     /// `network connect`: one more interface in a running container's namespace.

@@ -128,14 +128,8 @@ impl Networks {
         ports: &[PortBinding],
         args: &str,
     ) -> Result<NetState> {
+        let mut state = self.fresh_netns(id, ports)?;
         let ns = self.netns_path(id);
-        let _ = netns::remove(&ns);
-        netns::create(&ns).map_err(|e| Error::io("create network namespace", &ns, e))?;
-        let mut state = NetState {
-            netns: ns.display().to_string(),
-            endpoints: Vec::new(),
-            ports: ports.to_vec(),
-        };
         let t = Target {
             container_id: id,
             netns: &ns,

@@ -139,11 +139,8 @@ impl Containers {
 
     /// One reading of a container's cumulative CPU time, memory and pids (the CRI's stats).
     pub async fn usage(&self, rec: &ContainerRecord) -> Result<Usage> {
-        let host = HostFs::default();
-        let (s,) = {
-            let all = sample_all(&host, std::slice::from_ref(rec)).await?;
-            (all.into_iter().next().map(|(_, s)| s).unwrap_or_default(),)
-        };
+        let all = sample_all(&HostFs::default(), std::slice::from_ref(rec)).await?;
+        let s = all.into_iter().next().map(|(_, s)| s).unwrap_or_default();
         Ok(Usage {
             cpu_ns: s.cpu_ns,
             mem_usage: s.mem_usage,

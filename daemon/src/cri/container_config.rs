@@ -93,7 +93,7 @@ pub fn translate(
             .as_ref()
             .map_or_else(String::new, |i| i.image.clone()),
         log_path: log_path(sb, &c.log_path),
-        etc_files: super::sandbox::files::etc_files(&sb_dir(sb)),
+        etc_files: super::sandbox::files::etc_files(&sb.files_dir),
         mounts: c
             .mounts
             .iter()
@@ -110,11 +110,6 @@ pub fn translate(
         stdin_once: c.stdin_once,
     });
     Ok(config)
-}
-
-/// Set by `Sandboxes::run`: where the sandbox's shared files are.
-fn sb_dir(sb: &SandboxRecord) -> PathBuf {
-    sb.files_dir.clone()
 }
 
 /// CRI command/args as Docker's entrypoint/cmd (an entrypoint given drops the image's cmd,

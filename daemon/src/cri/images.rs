@@ -2,7 +2,7 @@
 //! names as repo tags and its registry digests as repo digests; lookup by name, ID or ID
 //! prefix; removal of every name of an image at once (the CRI removes images, not tags).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use ferry_image_service::images::{self, ImageRecord};
 use ferry_image_service::store::Store;
@@ -10,14 +10,33 @@ use k8s_cri::v1 as cri;
 
 use crate::error::{Error, Result};
 
-/// Every record of the store, grouped by image ID, newest first.
-fn grouped(store: &Store) -> Result<Vec<Vec<ImageRecord>>> {
+/// Records grouped by image ID, newest first.
+fn grouped(all: Vec<ImageRecord>) -> Vec<Vec<ImageRecord>> {
     let mut by_id: BTreeMap<String, Vec<ImageRecord>> = BTreeMap::new();
-    for r in store.meta.images()? {
+    for r in all {
         by_id.entry(r.config_digest.clone()).or_default().push(r);
     }
     let mut out: Vec<Vec<ImageRecord>> = by_id.into_values().collect();
     out.sort_by_key(|g| std::cmp::Reverse(g.iter().map(|r| r.pulled_at).max().unwrap_or(0)));
+    out
+}
+
+/// `repo@digest`: what a tagged record was pulled as (None for a record without a digest).
+fn repo_digest_of(r: &ImageRecord) -> Option<String> {
+    (!r.is_untagged() && !r.target_digest.is_empty()).then(|| {
+        let repo = ferry_image_service::images::refs::repository_of(&r.name);
+        format!("{repo}@{}", r.target_digest)
+    })
+}
+
+/// Image ID → the repo digest its container's `image_ref` reports, read once for a listing.
+pub fn repo_digests(store: &Store) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for r in store.meta.images()? {
+        if let Some(d) = repo_digest_of(&r) {
+            out.entry(r.config_digest.clone()).or_insert(d);
+        }
+    }
     Ok(out)
 }
 
@@ -31,9 +50,8 @@ fn to_cri(group: &[ImageRecord], user: &str) -> cri::Image {
         } else {
             push_unique(&mut tags, r.name.clone());
         }
-        if !r.target_digest.is_empty() {
-            let repo = ferry_image_service::images::refs::repository_of(&r.name);
-            push_unique(&mut digests, format!("{repo}@{}", r.target_digest));
+        if let Some(d) = repo_digest_of(r) {
+            push_unique(&mut digests, d);
         }
     }
     let first = &group[0];
@@ -68,37 +86,31 @@ fn split_user(user: &str) -> (Option<cri::Int64Value>, String) {
     }
 }
 
-/// ListImages: every image, or those a filter's image spec names.
+/// ListImages: every image, or the one a filter's image spec names.
 pub fn list(
     store: &Store,
     filter: Option<&str>,
     user_of: impl Fn(&ImageRecord) -> String,
 ) -> Result<Vec<cri::Image>> {
-    let want = match filter {
-        Some(f) if !f.is_empty() => match find(store, f)? {
-            Some(g) => Some(g[0].config_digest.clone()),
-            None => return Ok(Vec::new()),
-        },
-        _ => None,
+    let groups = match filter {
+        Some(f) if !f.is_empty() => find(store, f)?.into_iter().collect(),
+        _ => grouped(store.meta.images()?),
     };
-    Ok(grouped(store)?
-        .into_iter()
-        .filter(|g| want.as_ref().is_none_or(|w| &g[0].config_digest == w))
-        .map(|g| to_cri(&g, &user_of(&g[0])))
-        .collect())
+    Ok(groups.iter().map(|g| to_cri(g, &user_of(&g[0]))).collect())
 }
 
 /// The records of the image `query` names (a name, an ID, a digest reference, an ID
 /// prefix); None when there is none.
 pub fn find(store: &Store, query: &str) -> Result<Option<Vec<ImageRecord>>> {
-    let id = match store.meta.resolve_image(query) {
+    let all = store.meta.images()?;
+    let id = match images::resolve_in(&all, query) {
         Ok(r) => r.config_digest,
         Err(ferry_image_service::Error::ImageNotFound(_)) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    Ok(grouped(store)?
-        .into_iter()
-        .find(|g| g[0].config_digest == id))
+    Ok(Some(
+        all.into_iter().filter(|r| r.config_digest == id).collect(),
+    ))
 }
 
 /// ImageStatus: the image, or None when it is not here (the CRI's answer, not an error).

@@ -35,14 +35,9 @@ impl RuntimeServiceImpl {
         RuntimeServiceImpl { cri }
     }
 
-    /// The repo digest the container's image came by (`image_ref`), when the image is here.
-    fn repo_digest(&self, rec: &ContainerRecord) -> Option<String> {
-        let store = &self.cri.containers.store;
-        let group = super::images::find(store, &rec.image_id).ok()??;
-        group.iter().find(|r| !r.target_digest.is_empty()).map(|r| {
-            let repo = ferry_image_service::images::refs::repository_of(&r.name);
-            format!("{repo}@{}", r.target_digest)
-        })
+    /// Image ID → repo digest, for the containers' `image_ref` (one read of the images).
+    fn repo_digests(&self) -> Result<std::collections::HashMap<String, String>, Status> {
+        super::images::repo_digests(&self.cri.containers.store).map_err(st)
     }
 
     fn pod_containers(&self) -> Result<Vec<ContainerRecord>, Status> {
@@ -188,10 +183,11 @@ impl RuntimeService for RuntimeServiceImpl {
         r: Request<cri::ListContainersRequest>,
     ) -> Reply<cri::ListContainersResponse> {
         let filter = r.into_inner().filter.unwrap_or_default();
+        let digests = self.repo_digests()?;
         let containers = self
             .pod_containers()?
             .iter()
-            .map(|c| convert::container(c, self.repo_digest(c)))
+            .map(|c| convert::container(c, digests.get(&c.image_id).cloned()))
             .filter(|c| convert::container_matches(&filter, c))
             .collect();
         Ok(Response::new(cri::ListContainersResponse { containers }))
@@ -211,7 +207,10 @@ impl RuntimeService for RuntimeServiceImpl {
             info.insert("info".to_string(), json.to_string());
         }
         Ok(Response::new(cri::ContainerStatusResponse {
-            status: Some(convert::container_status(&rec, self.repo_digest(&rec))),
+            status: Some(convert::container_status(
+                &rec,
+                self.repo_digests()?.remove(&rec.image_id),
+            )),
             info,
         }))
     }
